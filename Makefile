@@ -1,0 +1,45 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Both install into .venv first when needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test unit integration bench bench-quick chaos lint clean
+
+install: $(STAMP)
+
+# Reinstall only when the project's dependency list changes.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/python -m demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+unit: install
+	$(BIN)/python -m pytest -q unit_tests
+
+integration: install
+	$(BIN)/python -m pytest -q integration_tests
+
+bench: install
+	$(BIN)/python bench/run.py
+
+bench-quick: install
+	$(BIN)/python bench/run.py --quick
+
+chaos: install
+	$(BIN)/python -m integration_tests.chaos --cycles 100
+
+lint: install
+	$(BIN)/ruff check destination_starrocks unit_tests integration_tests bench demo
+	$(BIN)/ruff format --check destination_starrocks unit_tests integration_tests bench demo
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

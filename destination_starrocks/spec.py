@@ -1,0 +1,202 @@
+"""The connector's configuration: one pydantic model, every default in one place.
+
+The Airbyte SPEC's `connectionSpecification` is generated from this model, and so is the configuration
+reference in the README (a test keeps the two in step), so a default is never stated twice.
+
+Why these batching defaults: StarRocks makes one data version per tablet for every committed load, and
+refuses loads past `tablet_max_versions` (1000). With ~300-byte rows, a million records is ~300 MB, so
+`batch_bytes` of 64 MiB and `batch_size` of 200,000 rows give 5-6 loads (versions) per million records,
+under the ~10 we promise. A STATE is held at most `flush_interval_seconds` (60 s): that bounds how late a
+checkpoint leaves and, for a source that sends a STATE after every record, makes it one load per table per
+minute instead of one per record.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MIB = 1024 * 1024
+
+
+def _ui(order: int, **extra: Any) -> dict[str, Any]:
+    """Airbyte UI hints: field order in the form, secrets, grouping."""
+    return {"order": order, **extra}
+
+
+class StarRocksConfig(BaseModel):
+    """Destination StarRocks configuration."""
+
+    model_config = ConfigDict(title="Destination StarRocks", extra="ignore", frozen=True)
+
+    host: str = Field(
+        title="Host",
+        description="Hostname or IP address of a StarRocks FE (frontend) node.",
+        min_length=1,
+        json_schema_extra=_ui(0),
+    )
+    query_port: int = Field(
+        9030,
+        title="Query port",
+        description="The FE's MySQL-protocol port, used for DDL and metadata (StarRocks' `query_port`).",
+        ge=1,
+        le=65535,
+        json_schema_extra=_ui(1),
+    )
+    http_port: int = Field(
+        8030,
+        title="HTTP port",
+        description="The FE's HTTP port, used for Stream Load (StarRocks' `http_port`).",
+        ge=1,
+        le=65535,
+        json_schema_extra=_ui(2),
+    )
+    username: str = Field(
+        "root",
+        title="Username",
+        description="StarRocks user. It needs CREATE TABLE, INSERT, SELECT, ALTER and DROP on the database.",
+        min_length=1,
+        json_schema_extra=_ui(3),
+    )
+    password: str = Field(
+        "",
+        title="Password",
+        description="Password of the StarRocks user.",
+        json_schema_extra=_ui(4, airbyte_secret=True),
+    )
+    database: str = Field(
+        "airbyte",
+        title="Default database",
+        description="Database for streams that have no namespace. Created if it does not exist.",
+        min_length=1,
+        json_schema_extra=_ui(5),
+    )
+    ssl: bool = Field(
+        False,
+        title="SSL/TLS",
+        description="Use HTTPS for Stream Load and TLS for the MySQL protocol, verifying the server's certificate.",
+        json_schema_extra=_ui(6),
+    )
+    ssl_ca_certificate: str = Field(
+        "",
+        title="CA certificate (PEM)",
+        description="PEM text of the CA that signed the server certificates, when it is not a public CA. "
+        "Only used with SSL/TLS.",
+        json_schema_extra=_ui(7, multiline=True),
+    )
+    load_urls: list[str] = Field(
+        default_factory=list,
+        title="Load URLs",
+        description="Optional `host:port` HTTP endpoints (FE or BE) for Stream Load, used in turn and on failure. "
+        "Set these when the FE redirects loads to BE addresses this connector cannot reach "
+        "(e.g. the BEs' internal IPs). Empty: the FE at host:http_port.",
+        json_schema_extra=_ui(8),
+    )
+    batch_size: int = Field(
+        200_000,
+        title="Batch size (rows)",
+        description="Rows per table buffered before a Stream Load is sent. Each load creates one data version "
+        "per tablet in StarRocks, so larger batches mean fewer versions.",
+        ge=1,
+        json_schema_extra=_ui(9),
+    )
+    batch_bytes: int = Field(
+        64 * MIB,
+        title="Batch size (bytes)",
+        description="Bytes of JSON per table buffered before a Stream Load is sent.",
+        ge=1024,
+        json_schema_extra=_ui(10),
+    )
+    flush_interval_seconds: float = Field(
+        60.0,
+        title="Flush interval (seconds)",
+        description="Longest time a record or a STATE waits in the buffer. A source that sends a STATE after "
+        "every record still gets at most one load per table per interval. 0 flushes on every STATE.",
+        ge=0,
+        json_schema_extra=_ui(11),
+    )
+    max_buffer_memory_mb: int = Field(
+        256,
+        title="Buffer memory (MiB)",
+        description="One memory budget for all streams' buffers and loads in flight together; the largest "
+        "buffers are flushed first when it is reached.",
+        ge=8,
+        json_schema_extra=_ui(12),
+    )
+    max_concurrent_loads: int = Field(
+        2,
+        title="Concurrent loads",
+        description="Stream Loads in flight at once (for different tables) while input keeps being read.",
+        ge=1,
+        le=32,
+        json_schema_extra=_ui(13),
+    )
+    max_retries: int = Field(
+        5,
+        title="Max retries",
+        description="Retries of a failed load (same label, so never duplicated), with exponential backoff.",
+        ge=0,
+        le=100,
+        json_schema_extra=_ui(14),
+    )
+    load_timeout_seconds: int = Field(
+        600,
+        title="Load timeout (seconds)",
+        description="Stream Load `timeout` header and the client's read timeout for one load.",
+        ge=1,
+        json_schema_extra=_ui(15),
+    )
+    transaction_stream_load: Literal["auto", "always", "never"] = Field(
+        "auto",
+        title="Transaction Stream Load",
+        description="Send a table's buffer in chunks inside one transaction and commit once (one version): "
+        "'auto' uses it when the server offers it, 'always' requires it, 'never' uses plain Stream Load.",
+        json_schema_extra=_ui(16),
+    )
+    compression: Literal["none", "gzip", "lz4_frame"] = Field(
+        "none",
+        title="Compression",
+        description="Compress Stream Load bodies (StarRocks 3.2+ for JSON). Saves network, costs CPU.",
+        json_schema_extra=_ui(17),
+    )
+    label_prefix: str = Field(
+        "airbyte",
+        title="Label prefix",
+        description="Prefix of every Stream Load label (letters, digits, '_' and '-').",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        json_schema_extra=_ui(18),
+    )
+    load_properties: dict[str, str] = Field(
+        default_factory=dict,
+        title="Extra Stream Load headers",
+        description="Headers passed through to every Stream Load, e.g. {\"max_filter_ratio\": \"0\"}.",
+        json_schema_extra=_ui(19),
+    )
+    table_properties: dict[str, str] = Field(
+        default_factory=dict,
+        title="Table properties",
+        description="PROPERTIES for tables the connector creates, e.g. {\"replication_num\": \"1\"}.",
+        json_schema_extra=_ui(20),
+    )
+
+    @field_validator("load_urls")
+    @classmethod
+    def _host_port(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            host, sep, port = url.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"load_urls entries are host:port, got {url!r}")
+        return urls
+
+    @property
+    def max_buffer_bytes(self) -> int:
+        return self.max_buffer_memory_mb * MIB
+
+
+def connection_specification() -> dict[str, Any]:
+    """JSON schema of the config, as Airbyte's SPEC `connectionSpecification` wants it."""
+    schema = StarRocksConfig.model_json_schema()
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["additionalProperties"] = True
+    return schema
