@@ -1,0 +1,576 @@
+"""The emulator's storage engine: StarRocks' catalog, table models, versions, labels and users over DuckDB.
+
+Both front ends (MySQL protocol and HTTP Stream Load) call this API and nothing else. StarRocks databases are
+DuckDB schemas and tables are DuckDB tables of the same names, so translated SELECTs can read them directly;
+catalog, tablets, labels, load jobs and users live in the `_emulator` schema (see ledger.py). With a data
+directory everything is one DuckDB file that survives a restart.
+
+Write semantics follow StarRocks: each write call is one transaction that either applies whole or not at all
+and publishes one new version on every tablet of the table
+(https://docs.starrocks.io/docs/loading/Loading_intro/ — "each load job is a transaction, atomic");
+Primary Key tables upsert by key, `__op` = 1 deletes, `merge_condition` keeps a stored row whose condition
+column is larger (https://docs.starrocks.io/docs/loading/Load_to_Primary_Key_tables/).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import duckdb
+
+from .catalog import Column, EmulatorError, TableMeta, duckdb_type, quote_ident, quote_literal
+from .ledger import SCHEMA, LabelAlreadyExistsError, Ledger, now
+from .privileges_store import PrivilegeStore
+
+__all__ = ["Column", "EmulatorError", "Engine", "LabelAlreadyExistsError", "TableMeta"]
+log = logging.getLogger("starrocks_emulator.engine")
+
+DB_FILE_NAME = "starrocks_emulator.duckdb"
+OP_COLUMN = "__op"
+SEQ_COLUMN = "__seq"
+
+
+def _qualified(db: str, table: str) -> str:
+    return f"{quote_ident(db)}.{quote_ident(table)}"
+
+
+def _column_ddl(column: Column) -> str:
+    parts = [quote_ident(column.name), duckdb_type(column.type)]
+    if column.default is not None:
+        if column.default.upper() in ("CURRENT_TIMESTAMP", "NOW()"):
+            parts.append("DEFAULT current_localtimestamp()")
+        else:
+            parts.append(f"DEFAULT CAST({quote_literal(column.default)} AS {duckdb_type(column.type)})")
+    if not column.nullable:
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+
+class Engine:
+    """StarRocks semantics over one DuckDB connection; every DuckDB access holds `lock`."""
+
+    def __init__(
+        self,
+        data_dir: str | None,
+        root_password: str = "",
+        tablet_max_versions: int = 1000,
+        compaction_interval_seconds: float | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.data_dir = data_dir
+        self.tablet_max_versions = tablet_max_versions
+        path = ":memory:"
+        if data_dir:
+            os.makedirs(data_dir, exist_ok=True)
+            path = os.path.join(data_dir, DB_FILE_NAME)
+        self.con = duckdb.connect(path)
+        self.ledger = Ledger(self.con)
+        self.privileges = PrivilegeStore(self.con, root_password)
+        self._metas: dict[tuple[str, str], TableMeta] = {}
+        self._databases: list[str] = []
+        self._ingest_rows = 0
+        self._ingest_seconds = 0.0
+        self._reload_catalog()
+        self._stop = threading.Event()
+        self._compactor: threading.Thread | None = None
+        if compaction_interval_seconds:
+            self._compactor = threading.Thread(
+                target=self._compaction_loop, args=(compaction_interval_seconds,), daemon=True
+            )
+            self._compactor.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self.lock:
+            self.con.close()
+
+    def _reload_catalog(self) -> None:
+        with self.lock:
+            self._databases = [
+                r[0] for r in self.con.execute(f"SELECT name FROM {SCHEMA}.databases").fetchall()
+            ]
+            for db, name, meta in self.con.execute(f"SELECT db, name, meta FROM {SCHEMA}.tables").fetchall():
+                self._metas[(db, name)] = TableMeta.from_dict(json.loads(meta))
+
+    # ------------------------------------------------------------------ catalog
+    def create_database(self, name: str, if_not_exists: bool = False) -> None:
+        with self.lock:
+            if name in self._databases:
+                if if_not_exists:
+                    return
+                raise EmulatorError(1007, f"Can't create database '{name}'; database exists")
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(name)}")
+            self.con.execute(f"INSERT INTO {SCHEMA}.databases VALUES (?)", [name])
+            self._databases.append(name)
+
+    def drop_database(self, name: str, if_exists: bool = False) -> None:
+        with self.lock:
+            if name not in self._databases:
+                if if_exists:
+                    return
+                raise EmulatorError(1008, f"Can't drop database '{name}'; database doesn't exist")
+            for table in self.tables(name):
+                self.drop_table(name, table)
+            self.con.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
+            self.con.execute(f"DELETE FROM {SCHEMA}.databases WHERE name = ?", [name])
+            self._databases.remove(name)
+
+    def databases(self) -> list[str]:
+        with self.lock:
+            return sorted(self._databases)
+
+    def require_database(self, db: str) -> None:
+        if db not in self._databases:
+            raise EmulatorError(1049, f"Unknown database '{db}'", "42000")
+
+    def tables(self, db: str) -> list[str]:
+        with self.lock:
+            self.require_database(db)
+            return sorted(name for (d, name) in self._metas if d == db)
+
+    def create_table(self, meta: TableMeta, if_not_exists: bool = False) -> None:
+        with self.lock:
+            self.require_database(meta.db)
+            if (meta.db, meta.name) in self._metas:
+                if if_not_exists:
+                    return
+                raise EmulatorError(1050, f"Table '{meta.name}' already exists", "42S01")
+            columns = ", ".join(_column_ddl(c) for c in meta.columns)
+            self.con.begin()
+            try:
+                self.con.execute(f"CREATE TABLE {_qualified(meta.db, meta.name)} ({columns})")
+                self._save_meta(meta, insert=True)
+                self.ledger.create_tablets(meta.db, meta.name, max(1, meta.buckets))
+                self.con.commit()
+            except BaseException:
+                self.con.rollback()
+                raise
+            self._metas[(meta.db, meta.name)] = meta
+
+    def _save_meta(self, meta: TableMeta, insert: bool = False) -> None:
+        payload = json.dumps(meta.to_dict())
+        if insert:
+            self.con.execute(
+                f"INSERT INTO {SCHEMA}.tables (db, name, meta, create_time) VALUES (?, ?, ?, ?)",
+                [meta.db, meta.name, payload, now()],
+            )
+        else:
+            self.con.execute(
+                f"UPDATE {SCHEMA}.tables SET meta = ? WHERE db = ? AND name = ?",
+                [payload, meta.db, meta.name],
+            )
+
+    def drop_table(self, db: str, name: str, if_exists: bool = False) -> None:
+        with self.lock:
+            self.require_database(db)
+            if (db, name) not in self._metas:
+                if if_exists:
+                    return
+                raise EmulatorError(1051, f"Unknown table '{name}'", "42S02")
+            self.con.execute(f"DROP TABLE IF EXISTS {_qualified(db, name)}")
+            self.con.execute(f"DELETE FROM {SCHEMA}.tables WHERE db = ? AND name = ?", [db, name])
+            self.ledger.drop_tablets(db, name)
+            del self._metas[(db, name)]
+
+    def table(self, db: str, name: str) -> TableMeta:
+        with self.lock:
+            self.require_database(db)
+            meta = self._metas.get((db, name))
+            if meta is None:
+                raise EmulatorError(1051, f"Unknown table '{db}.{name}'", "42S02")
+            return meta
+
+    def table_created_at(self, db: str, name: str) -> Any:
+        with self.lock:
+            row = self.con.execute(
+                f"SELECT create_time FROM {SCHEMA}.tables WHERE db = ? AND name = ?", [db, name]
+            ).fetchone()
+            return row[0] if row else None
+
+    def add_column(self, db: str, table: str, column: Column, after: str | None = None) -> None:
+        with self.lock:
+            meta = self.table(db, table)
+            if meta.column(column.name) is not None:
+                raise EmulatorError(1060, f"Duplicate column name '{column.name}'", "42S21")
+            columns = list(meta.columns)
+            position = len(columns)
+            if after is not None:
+                anchor = meta.column(after)
+                if anchor is None:
+                    raise EmulatorError(1054, f"Unknown column '{after}' in '{table}'", "42S22")
+                position = columns.index(anchor) + 1
+            columns.insert(position, column)
+            self._rewrite_columns(meta, columns, added=column)
+
+    def drop_column(self, db: str, table: str, name: str) -> None:
+        with self.lock:
+            meta = self.table(db, table)
+            column = meta.column(name)
+            if column is None:
+                raise EmulatorError(1054, f"Unknown column '{name}' in '{table}'", "42S22")
+            if column.name in meta.key_columns:
+                raise EmulatorError(1064, f"Can not drop key column in primary data model table: {name}")
+            self._rewrite_columns(meta, [c for c in meta.columns if c is not column])
+
+    def _rewrite_columns(self, meta: TableMeta, columns: list[Column], added: Column | None = None) -> None:
+        """Schema change: rebuild the DuckDB table in the new column order (DuckDB has no ADD COLUMN AFTER)."""
+        target = _qualified(meta.db, meta.name)
+        old_names = {c.name for c in meta.columns}
+        select = ", ".join(
+            quote_ident(c.name) if c.name in old_names else f"NULL::{duckdb_type(c.type)}" for c in columns
+        )
+        tmp = quote_ident(f"__schema_change_{meta.name}")
+        self.con.begin()
+        try:
+            self.con.execute(
+                f"CREATE TABLE {quote_ident(meta.db)}.{tmp} ({', '.join(map(_column_ddl, columns))})"
+            )
+            self.con.execute(f"INSERT INTO {quote_ident(meta.db)}.{tmp} SELECT {select} FROM {target}")
+            if added is not None and added.default is not None:
+                self.con.execute(
+                    f"UPDATE {quote_ident(meta.db)}.{tmp} SET {quote_ident(added.name)} = "
+                    f"CAST({quote_literal(added.default)} AS {duckdb_type(added.type)})"
+                )
+            self.con.execute(f"DROP TABLE {target}")
+            self.con.execute(f"ALTER TABLE {quote_ident(meta.db)}.{tmp} RENAME TO {quote_ident(meta.name)}")
+            meta.columns = columns
+            self._save_meta(meta)
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            self._reload_catalog()
+            raise
+
+    def rename_table(self, db: str, old: str, new: str) -> None:
+        with self.lock:
+            meta = self.table(db, old)
+            if (db, new) in self._metas:
+                raise EmulatorError(1050, f"Table '{new}' already exists", "42S01")
+            self.con.begin()
+            try:
+                self._rename(db, old, new)
+                self.con.commit()
+            except BaseException:
+                self.con.rollback()
+                raise
+            del self._metas[(db, old)]
+            meta.name = new
+            self._metas[(db, new)] = meta
+
+    def _rename(self, db: str, old: str, new: str) -> None:
+        self.con.execute(f"ALTER TABLE {_qualified(db, old)} RENAME TO {quote_ident(new)}")
+        for table in ("tables", "tablets"):
+            column = "name" if table == "tables" else "tbl"
+            self.con.execute(
+                f"UPDATE {SCHEMA}.{table} SET {column} = ? WHERE db = ? AND {column} = ?", [new, db, old]
+            )
+        meta = self._metas[(db, old)]
+        self.con.execute(
+            f"UPDATE {SCHEMA}.tables SET meta = ? WHERE db = ? AND name = ?",
+            [json.dumps({**meta.to_dict(), "name": new}), db, new],
+        )
+
+    def swap_tables(self, db: str, a: str, b: str) -> None:
+        """`ALTER TABLE a SWAP WITH b`: atomic exchange of names (data, schema and tablets move together)."""
+        with self.lock:
+            meta_a, meta_b = self.table(db, a), self.table(db, b)
+            tmp = f"__swap_{a}"
+            self.con.begin()
+            try:
+                self._metas[(db, tmp)] = meta_a
+                self._rename(db, a, tmp)
+                self._rename(db, b, a)
+                self._metas[(db, a)] = meta_b
+                self._rename(db, tmp, b)
+                self.con.commit()
+            except BaseException:
+                self.con.rollback()
+                self._metas.pop((db, tmp), None)
+                self._metas[(db, a)], self._metas[(db, b)] = meta_a, meta_b
+                raise
+            self._metas.pop((db, tmp), None)
+            meta_a.name, meta_b.name = b, a
+            self._metas[(db, a)], self._metas[(db, b)] = meta_b, meta_a
+
+    def truncate_table(self, db: str, name: str) -> None:
+        """TRUNCATE replaces the partitions with new empty ones: new tablets, version 1."""
+        with self.lock:
+            meta = self.table(db, name)
+            self.con.begin()
+            try:
+                self.con.execute(f"DELETE FROM {_qualified(db, name)}")
+                self.ledger.drop_tablets(db, name)
+                self.ledger.create_tablets(db, name, max(1, meta.buckets))
+                self.con.commit()
+            except BaseException:
+                self.con.rollback()
+                raise
+
+    # ------------------------------------------------------------------ data
+    def insert_rows(self, db: str, table: str, columns: list[str], rows: list[tuple], user: str) -> int:
+        """`INSERT INTO ... VALUES`: one transaction, one load job (type INSERT), one version."""
+        with self.lock:
+            meta = self.table(db, table)
+            names = [self._column(meta, c).name for c in columns]
+            txn_id, _ = self.ledger.begin(db, None, table, "INSERT", user)
+            try:
+                staged = self.stage_rows(meta, names, rows)
+                loaded = self.commit_staged(txn_id, meta, staged, names, scan_rows=len(rows))
+            except BaseException as exc:
+                self.abort(txn_id, str(exc))
+                raise
+            finally:
+                self.con.execute("DROP TABLE IF EXISTS __insert_stage")
+            return loaded
+
+    def stage_rows(self, meta: TableMeta, names: list[str], rows: Sequence[tuple]) -> str:
+        """Python rows into a temp table typed like the target (small INSERTs only; loads stage in bulk)."""
+        types = {c.name: duckdb_type(c.type) for c in meta.columns}
+        defs = ", ".join(f"{quote_ident(n)} {types[n]}" for n in names)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE __insert_stage ({defs}, {SEQ_COLUMN} BIGINT)")
+        if rows:
+            marks = ", ".join("?" for _ in range(len(names) + 1))
+            try:
+                self.con.executemany(
+                    f"INSERT INTO __insert_stage VALUES ({marks})", [[*row, i] for i, row in enumerate(rows)]
+                )
+            except duckdb.Error as exc:
+                raise EmulatorError(1064, f"Insert has filtered data in strict mode: {exc}") from exc
+        return "__insert_stage"
+
+    def delete_where(self, db: str, table: str, where_duckdb_sql: str, user: str) -> int:
+        """`DELETE FROM ... WHERE`: one transaction and one version (not a load job)."""
+        with self.lock:
+            meta = self.table(db, table)
+            self.ledger.check_versions(db, table, self.tablet_max_versions)
+            self.con.begin()
+            try:
+                cursor = self.con.execute(f"DELETE FROM {_qualified(db, meta.name)} WHERE {where_duckdb_sql}")
+                deleted = cursor.fetchone()
+                self.ledger.publish_version(db, table, 0, counts_as_load=False)
+                self.con.commit()
+            except BaseException:
+                self.con.rollback()
+                raise
+            return int(deleted[0]) if deleted else 0
+
+    def query(self, duckdb_sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        with self.lock:
+            cursor = self.con.execute(duckdb_sql, list(params))
+            names = [d[0] for d in cursor.description or []]
+            return names, cursor.fetchall() if cursor.description else []
+
+    @staticmethod
+    def _column(meta: TableMeta, name: str) -> Column:
+        column = meta.column(name)
+        if column is None:
+            raise EmulatorError(1054, f"Unknown column '{name}' in '{meta.name}'", "42S22")
+        return column
+
+    # ------------------------------------------------------------------ load jobs (used by the HTTP side)
+    def begin_load(
+        self, db: str, label: str | None, table: str, load_type: str, user: str
+    ) -> tuple[int, str]:
+        """A new job (txn) for `label`; raises LabelAlreadyExistsError when a live job holds it."""
+        with self.lock:
+            self.table(db, table)
+            return self.ledger.begin(db, label, table, load_type, user)
+
+    def commit_staged(
+        self,
+        txn_id: int,
+        meta: TableMeta,
+        staged: str,
+        columns: list[str],
+        *,
+        scan_rows: int,
+        filtered_rows: int = 0,
+        unselected_rows: int = 0,
+        load_bytes: int = 0,
+        merge_condition: str | None = None,
+        partial_update: bool = False,
+        tracking_url: str | None = None,
+    ) -> int:
+        """Apply a staged relation (target-typed `columns`, optional `__op`, `__seq`) as ONE version, atomically.
+
+        The caller holds `lock` from staging to here. Returns the rows written (deletes included, as
+        StarRocks counts them in NumberLoadedRows). Raises EmulatorError (Too many versions) before writing.
+        """
+        started = time.perf_counter()
+        with self.lock:
+            self.ledger.check_versions(meta.db, meta.name, self.tablet_max_versions)
+            self.con.begin()
+            try:
+                from .table_models import apply_staged
+
+                loaded = apply_staged(self.con, meta, staged, columns, merge_condition, partial_update)
+                self.ledger.publish_version(meta.db, meta.name, load_bytes, counts_as_load=True)
+                self.ledger.set_state(
+                    txn_id,
+                    "VISIBLE",
+                    scan_rows=scan_rows,
+                    filtered_rows=filtered_rows,
+                    unselected_rows=unselected_rows,
+                    sink_rows=loaded,
+                    load_bytes=load_bytes,
+                    tracking_url=tracking_url,
+                )
+                self.con.commit()
+            except BaseException:
+                self.con.rollback()
+                raise
+            self._ingest_rows += loaded
+            self._ingest_seconds += time.perf_counter() - started
+            return loaded
+
+    def abort(self, txn_id: int, error_msg: str, **fields: Any) -> None:
+        with self.lock:
+            self.ledger.set_state(txn_id, "ABORTED", error_msg=error_msg[:1024], **fields)
+
+    def set_job_state(self, txn_id: int, state: str, **fields: Any) -> None:
+        with self.lock:
+            self.ledger.set_state(txn_id, state, **fields)
+
+    def job(self, db: str, label: str) -> dict[str, Any] | None:
+        with self.lock:
+            return self.ledger.find_label(db, label)
+
+    def job_by_txn(self, txn_id: int) -> dict[str, Any] | None:
+        with self.lock:
+            return self.ledger.job(txn_id)
+
+    def label_state(self, db: str, label: str) -> str:
+        """get_load_state: UNKNOWN, PREPARE, PREPARED, COMMITTED, VISIBLE or ABORTED."""
+        job = self.job(db, label)
+        return "UNKNOWN" if job is None else str(job["state"])
+
+    def note_ingest(self, rows: int, seconds: float) -> None:
+        """The HTTP side adds parse/stage time to the ingest rate it reports."""
+        self._ingest_seconds += seconds
+
+    # ------------------------------------------------------------------ versions
+    def tablets(self, db: str, table: str) -> list[dict]:
+        with self.lock:
+            meta = self.table(db, table)
+            row = self.con.execute(f"SELECT count(*) FROM {_qualified(db, meta.name)}").fetchone()
+            rows = int(row[0]) if row else 0
+            stats = self.ledger.table_stats().get(f"{db}.{table}", {})
+            tablets = self.ledger.tablets(db, table)
+            count = max(1, len(tablets))
+            data_size = int(stats.get("bytes", 0)) // count
+            return [
+                {
+                    "TabletId": tablet_id,
+                    "ReplicaId": tablet_id + 1,
+                    "BackendId": 10001,
+                    "SchemaHash": 0,
+                    "Version": version,
+                    "VersionHash": 0,
+                    "LstSuccessVersion": version,
+                    "LstFailedVersion": -1,
+                    "LstFailedTime": None,
+                    "DataSize": data_size,
+                    "RowCount": rows // count + (1 if i < rows % count else 0),
+                    "State": "NORMAL",
+                    "VersionCount": version_count,
+                }
+                for i, (tablet_id, version, version_count) in enumerate(tablets)
+            ]
+
+    def compact(self) -> int:
+        with self.lock:
+            return self.ledger.compact()
+
+    def _compaction_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                merged = self.compact()
+                if merged:
+                    log.info("compaction merged versions on %d tablets", merged)
+            except duckdb.Error:  # closed during shutdown
+                return
+
+    # ------------------------------------------------------------------ users and privileges
+    def authenticate(self, user: str, password: str) -> bool:
+        with self.lock:
+            return self.privileges.authenticate(user, password)
+
+    def create_user(self, user: str, password: str) -> None:
+        with self.lock:
+            self.privileges.create_user(user, password)
+
+    def grant(self, user: str, privileges: list[str], db: str | None, table: str | None) -> None:
+        with self.lock:
+            self.privileges.grant(user, privileges, db, table)
+
+    def check_privilege(self, user: str, privilege: str, db: str, table: str | None) -> None:
+        with self.lock:
+            self.privileges.check(user, privilege, db, table)
+
+    # ------------------------------------------------------------------ observability
+    def loads(self) -> list[dict]:
+        """Rows of information_schema.loads (StarRocks 3.1+ column names)."""
+        with self.lock:
+            jobs = self.ledger.jobs()
+        return [
+            {
+                "JOB_ID": j["txn_id"],
+                "LABEL": j["label"],
+                "DATABASE_NAME": j["db"],
+                "TABLE_NAME": j["tbl"],
+                "STATE": "FINISHED"
+                if j["state"] in ("VISIBLE", "COMMITTED")
+                else ("CANCELLED" if j["state"] == "ABORTED" else "LOADING"),
+                "PROGRESS": "ETL:100%; LOAD:100%"
+                if j["state"] in ("VISIBLE", "COMMITTED")
+                else "ETL:0%; LOAD:0%",
+                "TYPE": j["type"],
+                "PRIORITY": "NORMAL",
+                "SCAN_ROWS": j["scan_rows"],
+                "FILTERED_ROWS": j["filtered_rows"],
+                "UNSELECTED_ROWS": j["unselected_rows"],
+                "SINK_ROWS": j["sink_rows"],
+                "CREATE_TIME": j["create_time"],
+                "LOAD_START_TIME": j["load_start_time"],
+                "LOAD_FINISH_TIME": j["load_finish_time"],
+                "ERROR_MSG": j["error_msg"],
+                "TRACKING_URL": j["tracking_url"],
+                "TXN_STATE": j["state"],
+                "USER": j["user_name"],
+            }
+            for j in jobs
+        ]
+
+    def stats(self) -> dict:
+        with self.lock:
+            tables = self.ledger.table_stats()
+            for key, entry in tables.items():
+                db, name = key.split(".", 1)
+                meta = self._metas.get((db, name))
+                row = (
+                    self.con.execute(f"SELECT count(*) FROM {_qualified(db, name)}").fetchone()
+                    if meta
+                    else None
+                )
+                entry["rows"] = int(row[0]) if row else 0
+            totals = self.ledger.load_totals()
+        rate = self._ingest_rows / self._ingest_seconds if self._ingest_seconds else 0.0
+        return {"tables": tables, "loads": totals, "ingest_rows_per_s": round(rate, 1)}
+
+    def run_in_transaction(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        """Escape hatch for the front ends: `fn(con)` inside one DuckDB transaction under the lock."""
+        with self.lock:
+            self.con.begin()
+            try:
+                result = fn(self.con)
+                self.con.commit()
+                return result
+            except BaseException:
+                self.con.rollback()
+                raise

@@ -1,0 +1,223 @@
+"""Versions, labels and load jobs of the emulator, stored in DuckDB tables of the internal schema.
+
+StarRocks gives every committed load (Stream Load, transaction commit, INSERT) a transaction id and a label that
+is unique per database; only a label whose job failed (ABORTED/CANCELLED) may be used again. Every committed
+write adds one version to each tablet of the table, and `tablet_max_versions` (default 1000) bounds how many
+unmerged versions a tablet may hold before loads fail with "Too many versions". Load jobs are listed in
+`information_schema.loads`. The ledger keeps all of that in tables of `_emulator`, so it persists in the same
+DuckDB file as the data and survives a restart. Callers hold the engine lock.
+
+Docs: https://docs.starrocks.io/docs/loading/Stream_Load_transaction_interface/ (labels, txn states),
+https://docs.starrocks.io/docs/sql-reference/information_schema/loads/ (load jobs),
+https://docs.starrocks.io/docs/administration/management/BE_configuration/#tablet_max_versions
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import duckdb
+
+from .catalog import EmulatorError
+
+SCHEMA = "_emulator"
+# Job states as information_schema.loads / SHOW LOAD name them; txn states as get_load_state names them.
+RUNNING_STATES = ("PREPARE", "PREPARED", "LOADING")
+FINISHED_STATES = ("COMMITTED", "VISIBLE")
+FAILED_STATE = "ABORTED"
+FIRST_TXN_ID = 1000
+FIRST_TABLET_ID = 10001
+
+_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {SCHEMA}.counters (name VARCHAR, value BIGINT);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.databases (name VARCHAR);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.tables (db VARCHAR, name VARCHAR, meta JSON, create_time TIMESTAMP,
+    loads BIGINT DEFAULT 0, versions_created BIGINT DEFAULT 0, bytes BIGINT DEFAULT 0);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.tablets (db VARCHAR, tbl VARCHAR, tablet_id BIGINT, version BIGINT,
+    version_count BIGINT);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.loads (txn_id BIGINT, label VARCHAR, db VARCHAR, tbl VARCHAR, state VARCHAR,
+    type VARCHAR, scan_rows BIGINT, filtered_rows BIGINT, unselected_rows BIGINT, sink_rows BIGINT,
+    load_bytes BIGINT, error_msg VARCHAR, tracking_url VARCHAR, create_time TIMESTAMP,
+    load_start_time TIMESTAMP, load_finish_time TIMESTAMP, user_name VARCHAR);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.users (name VARCHAR, password VARCHAR);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.grants (user_name VARCHAR, privilege VARCHAR, db VARCHAR, tbl VARCHAR);
+"""
+_LOAD_COLUMNS = (
+    "txn_id label db tbl state type scan_rows filtered_rows unselected_rows sink_rows load_bytes error_msg "
+    "tracking_url create_time load_start_time load_finish_time user_name"
+).split()
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)
+
+
+class Ledger:
+    """Labels, load jobs, tablets and versions on one DuckDB connection (the caller holds the lock)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        con.execute(_DDL)
+        # A restart loses every open transaction, as StarRocks aborts a txn whose coordinator is gone.
+        con.execute(
+            f"UPDATE {SCHEMA}.loads SET state = ?, error_msg = 'emulator restarted' WHERE state IN (?, ?, ?)",
+            [FAILED_STATE, *RUNNING_STATES],
+        )
+
+    # ids
+    def next_id(self, name: str, first: int, count: int = 1) -> int:
+        row = self.con.execute(f"SELECT value FROM {SCHEMA}.counters WHERE name = ?", [name]).fetchone()
+        value = row[0] if row else first
+        if row:
+            self.con.execute(f"UPDATE {SCHEMA}.counters SET value = ? WHERE name = ?", [value + count, name])
+        else:
+            self.con.execute(f"INSERT INTO {SCHEMA}.counters VALUES (?, ?)", [name, value + count])
+        return value
+
+    # labels and load jobs
+    def find_label(self, db: str, label: str) -> dict[str, Any] | None:
+        """The live (not failed) job holding `label` in `db`, or the latest failed one, or None."""
+        rows = self.con.execute(
+            f"SELECT {', '.join(_LOAD_COLUMNS)} FROM {SCHEMA}.loads WHERE db = ? AND label = ? "
+            f"ORDER BY (state = '{FAILED_STATE}'), txn_id DESC LIMIT 1",
+            [db, label],
+        ).fetchall()
+        return dict(zip(_LOAD_COLUMNS, rows[0], strict=True)) if rows else None
+
+    def job(self, txn_id: int) -> dict[str, Any] | None:
+        rows = self.con.execute(
+            f"SELECT {', '.join(_LOAD_COLUMNS)} FROM {SCHEMA}.loads WHERE txn_id = ?", [txn_id]
+        ).fetchall()
+        return dict(zip(_LOAD_COLUMNS, rows[0], strict=True)) if rows else None
+
+    def begin(self, db: str, label: str | None, table: str, load_type: str, user: str) -> tuple[int, str]:
+        """Register a new job in PREPARE; raises LabelAlreadyExistsError when a live job holds the label."""
+        if label is None:
+            label = f"{load_type.lower()}_{uuid.uuid4().hex}"
+        existing = self.find_label(db, label)
+        if existing is not None and existing["state"] != FAILED_STATE:
+            raise LabelAlreadyExistsError(label, existing)
+        txn_id = self.next_id("txn_id", FIRST_TXN_ID)
+        stamp = now()
+        self.con.execute(
+            f"INSERT INTO {SCHEMA}.loads VALUES (?, ?, ?, ?, 'PREPARE', ?, 0, 0, 0, 0, 0, NULL, NULL, ?, ?, NULL, ?)",
+            [txn_id, label, db, table, load_type, stamp, stamp, user],
+        )
+        return txn_id, label
+
+    def set_state(self, txn_id: int, state: str, **fields: Any) -> None:
+        assignments = ["state = ?"]
+        values: list[Any] = [state]
+        for name, value in fields.items():
+            assignments.append(f"{name} = ?")
+            values.append(value)
+        if state in FINISHED_STATES or state == FAILED_STATE:
+            assignments.append("load_finish_time = ?")
+            values.append(now())
+        self.con.execute(
+            f"UPDATE {SCHEMA}.loads SET {', '.join(assignments)} WHERE txn_id = ?", [*values, txn_id]
+        )
+
+    def jobs(self) -> list[dict[str, Any]]:
+        rows = self.con.execute(
+            f"SELECT {', '.join(_LOAD_COLUMNS)} FROM {SCHEMA}.loads ORDER BY txn_id"
+        ).fetchall()
+        return [dict(zip(_LOAD_COLUMNS, row, strict=True)) for row in rows]
+
+    # tablets and versions
+    def create_tablets(self, db: str, table: str, buckets: int) -> None:
+        first = self.next_id("tablet_id", FIRST_TABLET_ID, buckets)
+        self.con.executemany(
+            f"INSERT INTO {SCHEMA}.tablets VALUES (?, ?, ?, 1, 1)",
+            [[db, table, first + i] for i in range(buckets)],
+        )
+
+    def drop_tablets(self, db: str, table: str) -> None:
+        self.con.execute(f"DELETE FROM {SCHEMA}.tablets WHERE db = ? AND tbl = ?", [db, table])
+
+    def tablets(self, db: str, table: str) -> list[tuple[int, int, int]]:
+        """(tablet_id, version, version_count) per tablet."""
+        return self.con.execute(
+            f"SELECT tablet_id, version, version_count FROM {SCHEMA}.tablets WHERE db = ? AND tbl = ? "
+            "ORDER BY tablet_id",
+            [db, table],
+        ).fetchall()
+
+    def check_versions(self, db: str, table: str, limit: int) -> None:
+        """StarRocks refuses a write to a tablet that already holds `tablet_max_versions` versions.
+
+        Message from BE `Tablet::check_version_count` / the load path: "Too many versions. tablet_id: {},
+        version_count: {}, limit: {}" (be/src/storage/tablet.cpp, be/src/storage/delta_writer.cpp).
+        """
+        row = self.con.execute(
+            f"SELECT tablet_id, version_count FROM {SCHEMA}.tablets WHERE db = ? AND tbl = ? "
+            "ORDER BY version_count DESC, tablet_id LIMIT 1",
+            [db, table],
+        ).fetchone()
+        if row is not None and row[1] >= limit:
+            raise EmulatorError(
+                1064, f"Too many versions. tablet_id: {row[0]}, version_count: {row[1]}, limit: {limit}"
+            )
+
+    def publish_version(self, db: str, table: str, load_bytes: int, counts_as_load: bool) -> None:
+        """One new version on every tablet of the table (StarRocks publishes a txn to all touched tablets)."""
+        self.con.execute(
+            f"UPDATE {SCHEMA}.tablets SET version = version + 1, version_count = version_count + 1 "
+            "WHERE db = ? AND tbl = ?",
+            [db, table],
+        )
+        self.con.execute(
+            f"UPDATE {SCHEMA}.tables SET loads = loads + ?, versions_created = versions_created + 1, "
+            "bytes = bytes + ? WHERE db = ? AND name = ?",
+            [1 if counts_as_load else 0, load_bytes, db, table],
+        )
+
+    def compact(self) -> int:
+        """Background compaction: merge every tablet's versions into one rowset (VersionCount back to 1)."""
+        changed = self.con.execute(
+            f"SELECT count(*) FROM {SCHEMA}.tablets WHERE version_count > 1"
+        ).fetchone()
+        self.con.execute(f"UPDATE {SCHEMA}.tablets SET version_count = 1 WHERE version_count > 1")
+        return int(changed[0]) if changed else 0
+
+    def table_stats(self) -> dict[str, dict[str, int]]:
+        rows = self.con.execute(
+            f"SELECT t.db, t.name, t.loads, t.versions_created, t.bytes, count(b.tablet_id), "
+            f"coalesce(max(b.version_count), 0) FROM {SCHEMA}.tables t LEFT JOIN {SCHEMA}.tablets b "
+            "ON b.db = t.db AND b.tbl = t.name GROUP BY ALL ORDER BY t.db, t.name"
+        ).fetchall()
+        return {
+            f"{db}.{name}": {
+                "loads": loads,
+                "versions_created": versions,
+                "version_count": version_count,
+                "bytes": nbytes,
+                "tablets": tablets,
+            }
+            for db, name, loads, versions, nbytes, tablets, version_count in rows
+        }
+
+    def load_totals(self) -> dict[str, int]:
+        rows = self.con.execute(f"SELECT state, count(*) FROM {SCHEMA}.loads GROUP BY state").fetchall()
+        by_state = dict(rows)
+        return {
+            "committed": sum(by_state.get(s, 0) for s in FINISHED_STATES),
+            "failed": by_state.get(FAILED_STATE, 0),
+            "running": sum(by_state.get(s, 0) for s in RUNNING_STATES),
+        }
+
+
+class LabelAlreadyExistsError(EmulatorError):
+    """A live job already holds the label: StarRocks answers `Label Already Exists` + `ExistingJobStatus`."""
+
+    def __init__(self, label: str, existing: dict[str, Any]) -> None:
+        super().__init__(5025, f"Label [{label}] has already been used, relate to txn [{existing['txn_id']}]")
+        self.label = label
+        self.existing = existing
+
+    @property
+    def existing_job_status(self) -> str:
+        return "FINISHED" if self.existing["state"] in FINISHED_STATES else "RUNNING"
