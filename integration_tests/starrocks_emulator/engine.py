@@ -14,6 +14,7 @@ column is larger (https://docs.starrocks.io/docs/loading/Load_to_Primary_Key_tab
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -65,6 +66,7 @@ class Engine:
         self.lock = threading.RLock()
         self.data_dir = data_dir
         self.tablet_max_versions = tablet_max_versions
+        self.root_password = root_password
         path = ":memory:"
         if data_dir:
             os.makedirs(data_dir, exist_ok=True)
@@ -501,6 +503,16 @@ class Engine:
         with self.lock:
             return self.privileges.authenticate(user, password)
 
+    def password_hash(self, user: str) -> str | None:
+        """Hex SHA1(SHA1(password)) as mysql_native_password stores it ("" for an empty password, None if unknown)."""
+        with self.lock:
+            password = self.privileges.password(user)
+        if password is None:
+            return None
+        if password == "":
+            return ""
+        return hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest()
+
     def create_user(self, user: str, password: str) -> None:
         with self.lock:
             self.privileges.create_user(user, password)
@@ -515,37 +527,55 @@ class Engine:
 
     # ------------------------------------------------------------------ observability
     def loads(self) -> list[dict]:
-        """Rows of information_schema.loads (StarRocks 3.1+ column names)."""
+        """Rows of information_schema.loads, columns as docs/en/sql-reference/information_schema/loads.md (3.3+).
+
+        TYPE is `STREAM` for Stream Loads (plain and transactional) and `INSERT` for INSERT statements; STATE
+        maps the txn state: PREPARE -> LOADING, PREPARED -> PREPARED, COMMITTED -> COMMITED (StarRocks'
+        spelling), VISIBLE -> FINISHED, ABORTED -> CANCELLED.
+        """
         with self.lock:
             jobs = self.ledger.jobs()
-        return [
-            {
-                "JOB_ID": j["txn_id"],
-                "LABEL": j["label"],
-                "DATABASE_NAME": j["db"],
-                "TABLE_NAME": j["tbl"],
-                "STATE": "FINISHED"
-                if j["state"] in ("VISIBLE", "COMMITTED")
-                else ("CANCELLED" if j["state"] == "ABORTED" else "LOADING"),
-                "PROGRESS": "ETL:100%; LOAD:100%"
-                if j["state"] in ("VISIBLE", "COMMITTED")
-                else "ETL:0%; LOAD:0%",
-                "TYPE": j["type"],
-                "PRIORITY": "NORMAL",
-                "SCAN_ROWS": j["scan_rows"],
-                "FILTERED_ROWS": j["filtered_rows"],
-                "UNSELECTED_ROWS": j["unselected_rows"],
-                "SINK_ROWS": j["sink_rows"],
-                "CREATE_TIME": j["create_time"],
-                "LOAD_START_TIME": j["load_start_time"],
-                "LOAD_FINISH_TIME": j["load_finish_time"],
-                "ERROR_MSG": j["error_msg"],
-                "TRACKING_URL": j["tracking_url"],
-                "TXN_STATE": j["state"],
-                "USER": j["user_name"],
-            }
-            for j in jobs
-        ]
+        states = {
+            "PREPARE": "LOADING",
+            "PREPARED": "PREPARED",
+            "COMMITTED": "COMMITED",
+            "VISIBLE": "FINISHED",
+        }
+        rows = []
+        for j in jobs:
+            state = states.get(j["state"], "CANCELLED")
+            done = state in ("FINISHED", "COMMITED")
+            rows.append(
+                {
+                    "ID": j["txn_id"],
+                    "LABEL": j["label"],
+                    "PROFILE_ID": None,
+                    "DB_NAME": j["db"],
+                    "TABLE_NAME": j["tbl"],
+                    "USER": j["user_name"],
+                    "WAREHOUSE": "default_warehouse",
+                    "STATE": state,
+                    "PROGRESS": "ETL:100%; LOAD:100%" if done else "ETL:0%; LOAD:0%",
+                    "TYPE": j["type"],
+                    "PRIORITY": "NORMAL",
+                    "SCAN_ROWS": j["scan_rows"],
+                    "SCAN_BYTES": j["load_bytes"],
+                    "FILTERED_ROWS": j["filtered_rows"],
+                    "UNSELECTED_ROWS": j["unselected_rows"],
+                    "SINK_ROWS": j["sink_rows"],
+                    "RUNTIME_DETAILS": json.dumps({"txn_id": j["txn_id"]}),
+                    "CREATE_TIME": j["create_time"],
+                    "LOAD_START_TIME": j["load_start_time"],
+                    "LOAD_COMMIT_TIME": j["load_finish_time"] if done else None,
+                    "LOAD_FINISH_TIME": j["load_finish_time"],
+                    "PROPERTIES": "{}",
+                    "ERROR_MSG": j["error_msg"],
+                    "TRACKING_SQL": None,
+                    "REJECTED_RECORD_PATH": j["tracking_url"],
+                    "JOB_ID": j["txn_id"],
+                }
+            )
+        return rows
 
     def stats(self) -> dict:
         with self.lock:
@@ -560,6 +590,9 @@ class Engine:
                 )
                 entry["rows"] = int(row[0]) if row else 0
             totals = self.ledger.load_totals()
+            commit_times = self.ledger.commit_times()
+        for key, entry in tables.items():
+            entry["load_commit_times"] = commit_times.get(key, [])
         rate = self._ingest_rows / self._ingest_seconds if self._ingest_seconds else 0.0
         return {"tables": tables, "loads": totals, "ingest_rows_per_s": round(rate, 1)}
 

@@ -15,6 +15,7 @@ https://docs.starrocks.io/docs/administration/management/BE_configuration/#table
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 
@@ -41,13 +42,13 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.tablets (db VARCHAR, tbl VARCHAR, tablet_id 
 CREATE TABLE IF NOT EXISTS {SCHEMA}.loads (txn_id BIGINT, label VARCHAR, db VARCHAR, tbl VARCHAR, state VARCHAR,
     type VARCHAR, scan_rows BIGINT, filtered_rows BIGINT, unselected_rows BIGINT, sink_rows BIGINT,
     load_bytes BIGINT, error_msg VARCHAR, tracking_url VARCHAR, create_time TIMESTAMP,
-    load_start_time TIMESTAMP, load_finish_time TIMESTAMP, user_name VARCHAR);
+    load_start_time TIMESTAMP, load_finish_time TIMESTAMP, user_name VARCHAR, commit_unix DOUBLE);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.users (name VARCHAR, password VARCHAR);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.grants (user_name VARCHAR, privilege VARCHAR, db VARCHAR, tbl VARCHAR);
 """
 _LOAD_COLUMNS = (
     "txn_id label db tbl state type scan_rows filtered_rows unselected_rows sink_rows load_bytes error_msg "
-    "tracking_url create_time load_start_time load_finish_time user_name"
+    "tracking_url create_time load_start_time load_finish_time user_name commit_unix"
 ).split()
 
 
@@ -103,7 +104,7 @@ class Ledger:
         txn_id = self.next_id("txn_id", FIRST_TXN_ID)
         stamp = now()
         self.con.execute(
-            f"INSERT INTO {SCHEMA}.loads VALUES (?, ?, ?, ?, 'PREPARE', ?, 0, 0, 0, 0, 0, NULL, NULL, ?, ?, NULL, ?)",
+            f"INSERT INTO {SCHEMA}.loads VALUES (?, ?, ?, ?, 'PREPARE', ?, 0, 0, 0, 0, 0, NULL, NULL, ?, ?, NULL, ?, NULL)",
             [txn_id, label, db, table, load_type, stamp, stamp, user],
         )
         return txn_id, label
@@ -117,6 +118,9 @@ class Ledger:
         if state in FINISHED_STATES or state == FAILED_STATE:
             assignments.append("load_finish_time = ?")
             values.append(now())
+        if state in FINISHED_STATES:
+            assignments.append("commit_unix = coalesce(commit_unix, ?)")
+            values.append(time.time())
         self.con.execute(
             f"UPDATE {SCHEMA}.loads SET {', '.join(assignments)} WHERE txn_id = ?", [*values, txn_id]
         )
@@ -147,17 +151,19 @@ class Ledger:
         ).fetchall()
 
     def check_versions(self, db: str, table: str, limit: int) -> None:
-        """StarRocks refuses a write to a tablet that already holds `tablet_max_versions` versions.
+        """StarRocks refuses a write to a tablet holding more than `tablet_max_versions` versions.
 
-        Message from BE `Tablet::check_version_count` / the load path: "Too many versions. tablet_id: {},
-        version_count: {}, limit: {}" (be/src/storage/tablet.cpp, be/src/storage/delta_writer.cpp).
+        be/src/storage/delta_writer.cpp: `if (_tablet->version_count() > config::tablet_max_versions)` ->
+        "Too many versions. tablet_id: {}, version_count: {}, limit: {}" (ServiceUnavailable). Newer BEs word
+        it "Failed to load data into tablet {}, because of too many versions, current/limit: {}/{}."; the
+        emulator answers the first form, which the connector's error classifier must also recognise.
         """
         row = self.con.execute(
             f"SELECT tablet_id, version_count FROM {SCHEMA}.tablets WHERE db = ? AND tbl = ? "
             "ORDER BY version_count DESC, tablet_id LIMIT 1",
             [db, table],
         ).fetchone()
-        if row is not None and row[1] >= limit:
+        if row is not None and row[1] > limit:
             raise EmulatorError(
                 1064, f"Too many versions. tablet_id: {row[0]}, version_count: {row[1]}, limit: {limit}"
             )
@@ -199,6 +205,14 @@ class Ledger:
             }
             for db, name, loads, versions, nbytes, tablets, version_count in rows
         }
+
+    def commit_times(self) -> dict[str, list[float]]:
+        """Unix commit time of every committed load per `db.table`, in commit order (benchmarks' load rate)."""
+        rows = self.con.execute(
+            f"SELECT db, tbl, list(commit_unix ORDER BY commit_unix) FROM {SCHEMA}.loads "
+            "WHERE commit_unix IS NOT NULL GROUP BY db, tbl"
+        ).fetchall()
+        return {f"{db}.{tbl}": list(times) for db, tbl, times in rows}
 
     def load_totals(self) -> dict[str, int]:
         rows = self.con.execute(f"SELECT state, count(*) FROM {SCHEMA}.loads GROUP BY state").fetchall()
