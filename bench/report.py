@@ -1,0 +1,164 @@
+"""Turn measurements and emulator stats into bench/results/latest.json and the terminal table.
+
+Contract: `workload_entry(...)` gives one workload's JSON object with every key issue 7 lists (`records`,
+`wall_s`, `records_per_s`, `connector_cpu_s`, `peak_rss_mb`, `loads`, `max_versions_per_table`, and for
+`chatty_state` also `max_loads_per_table_per_interval`); a workload that failed keeps every key (as null)
+and says why in `error`. `finish_report(...)` adds the top-level `parse_floor_records_per_s`,
+`ratio_to_floor`, `ratio_to_peer`, the emulator's ingest rate and each target with whether it holds.
+Every figure that is judged is a ratio of two things measured in the same run, or a count, never an
+absolute time: the machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+WORKLOAD_KEYS = (
+    "records",
+    "wall_s",
+    "records_per_s",
+    "connector_cpu_s",
+    "peak_rss_mb",
+    "loads",
+    "max_versions_per_table",
+)
+
+
+def tables_of_database(stats: dict[str, Any], database: str) -> dict[str, dict[str, Any]]:
+    """The emulator's per-table stats (`GET /_emulator/stats`) for the tables of one database."""
+    prefix = f"{database}."
+    return {name: table for name, table in stats.get("tables", {}).items() if name.startswith(prefix)}
+
+
+def max_loads_in_window(commit_times: list[float], interval_s: float) -> int:
+    """Most loads whose commit times fall within any window [t, t + interval_s) — a sliding window."""
+    times = sorted(commit_times)
+    best = 0
+    for i, start in enumerate(times):
+        best = max(best, bisect.bisect_left(times, start + interval_s, lo=i) - i)
+    return best
+
+
+def load_stats(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Loads and versions over a workload's tables: total loads, the worst table's versions."""
+    if not tables:
+        return {"loads": 0, "max_versions_per_table": 0, "max_version_count": 0, "rows": 0, "tables": 0}
+    return {
+        "loads": sum(int(t.get("loads", 0)) for t in tables.values()),
+        "max_versions_per_table": max(int(t.get("versions_created", 0)) for t in tables.values()),
+        "max_version_count": max(int(t.get("version_count", 0)) for t in tables.values()),
+        "rows": sum(int(t.get("rows", 0)) for t in tables.values()),
+        "tables": len(tables),
+    }
+
+
+def workload_entry(
+    records: int,
+    wall_s: float | None,
+    cpu_s: float | None,
+    peak_rss_mb: float | None,
+    loads: dict[str, Any] | None,
+    error: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    ok = error is None and wall_s is not None
+    entry: dict[str, Any] = {
+        "records": records,
+        "wall_s": round(wall_s, 3) if ok and wall_s is not None else None,
+        "records_per_s": round(records / wall_s, 1) if ok and wall_s else None,
+        "connector_cpu_s": round(cpu_s, 3) if ok and cpu_s is not None else None,
+        "peak_rss_mb": round(peak_rss_mb, 1) if ok and peak_rss_mb is not None else None,
+        "loads": loads["loads"] if loads else None,
+        "max_versions_per_table": loads["max_versions_per_table"] if loads else None,
+    }
+    if loads:
+        entry["max_version_count"] = loads["max_version_count"]
+        entry["rows_in_tables"] = loads["rows"]
+        entry["tables"] = loads["tables"]
+    entry.update(extra)
+    if error is not None:
+        entry["error"] = error
+    return entry
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def _target(measured: float | None, limit: float, at_least: bool) -> dict[str, Any]:
+    holds = None if measured is None else (measured >= limit if at_least else measured <= limit)
+    return {"measured": measured, "limit": limit, "holds": holds}
+
+
+def finish_report(report: dict[str, Any], max_buffer_memory_mb: int) -> dict[str, Any]:
+    """Add the ratios and the targets to `report` (which holds the workloads and the parse floor)."""
+    bulk = report.get("bulk") or {}
+    peer = report.get("peer") or {}
+    many = report.get("many_streams") or {}
+    chatty = report.get("chatty_state") or {}
+    report["ratio_to_floor"] = _ratio(bulk.get("records_per_s"), report.get("parse_floor_records_per_s"))
+    report["ratio_to_peer"] = _ratio(bulk.get("records_per_s"), peer.get("records_per_s"))
+    rss_limit = max_buffer_memory_mb + 150
+    report["targets"] = {
+        "ratio_to_floor >= 0.5": _target(report["ratio_to_floor"], 0.5, at_least=True),
+        "ratio_to_peer >= 10": _target(report["ratio_to_peer"], 10, at_least=True),
+        "bulk.max_versions_per_table <= 10": _target(bulk.get("max_versions_per_table"), 10, at_least=False),
+        "chatty_state.max_loads_per_table_per_interval <= 1": _target(
+            chatty.get("max_loads_per_table_per_interval"), 1, at_least=False
+        ),
+        f"bulk.peak_rss_mb <= max_buffer_memory_mb + 150 ({rss_limit})": _target(
+            bulk.get("peak_rss_mb"), rss_limit, at_least=False
+        ),
+        f"many_streams.peak_rss_mb <= max_buffer_memory_mb + 150 ({rss_limit})": _target(
+            many.get("peak_rss_mb"), rss_limit, at_least=False
+        ),
+    }
+    return report
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def format_table(report: dict[str, Any], workloads: tuple[str, ...]) -> str:
+    """A short plain-text table of the workloads, the ratios and the targets."""
+    header = ("workload", "records", "wall_s", "records/s", "cpu_s", "rss_mb", "loads", "max_versions")
+    keys = (
+        "records",
+        "wall_s",
+        "records_per_s",
+        "connector_cpu_s",
+        "peak_rss_mb",
+        "loads",
+        "max_versions_per_table",
+    )
+    rows = [header]
+    for name in workloads:
+        entry = report.get(name)
+        if not entry:
+            continue
+        label = name + (" (FAILED)" if entry.get("error") else "")
+        rows.append((label, *(_cell(entry.get(key)) for key in keys)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
+        for row in rows
+    ]
+    lines.append("")
+    lines.append(
+        f"parse floor: {_cell(report.get('parse_floor_records_per_s'))} records/s (orjson, one core)"
+    )
+    lines.append(f"emulator ingest: {_cell(report.get('emulator_ingest_rows_per_s'))} rows/s")
+    for name, target in report.get("targets", {}).items():
+        verdict = {True: "holds", False: "MISSED", None: "not measured"}[target["holds"]]
+        lines.append(f"target {name}: {_cell(target['measured'])} -> {verdict}")
+    return "\n".join(lines)

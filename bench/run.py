@@ -1,0 +1,280 @@
+"""`make bench`: measure the connector's speed, loads, versions and memory against the parse floor and a peer.
+
+Usage: `.venv/bin/python bench/run.py [--quick] [--only WORKLOAD ...] [--output PATH]`.
+
+One run starts the bundled StarRocks emulator, generates every workload's input with a fixed seed into a
+temporary directory (files, not memory), and runs, in this order: the parse floor and the connector on the
+`bulk` input, `chatty_state`, `many_streams`, `dedup`, the one-INSERT-per-record baseline and the peer
+(`target-starrocks`). The connector runs as `destination-starrocks write --config C --catalog K < input`, a
+subprocess measured by `bench.measure` (wall time, its own user+sys CPU, its peak RSS); loads and versions
+come from the emulator's `GET /_emulator/stats`. It writes bench/results/latest.json (`--only` writes
+bench/results/partial.json unless `--output` is given) and prints a short table. Issue 7 lists the keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pymysql
+
+ROOT = Path(__file__).resolve().parent.parent
+# `python bench/run.py` puts bench/ first on the path, not the repo: import bench's modules as `bench.*`.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from integration_tests.starrocks_emulator.process import EmulatorProcess  # noqa: E402
+
+from bench import baselines, datagen, peer, report  # noqa: E402
+from bench.measure import run_measured  # noqa: E402
+from bench.workloads import ALL_WORKLOADS, CONNECTOR_WORKLOADS, PRESETS, Preset  # noqa: E402
+from destination_starrocks.spec import StarRocksConfig  # noqa: E402
+
+CONNECTOR = ROOT / ".venv" / "bin" / "destination-starrocks"
+RESULTS = ROOT / "bench" / "results"
+USER = "root"
+PASSWORD = ""
+
+
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _drop_database(emu: EmulatorProcess, database: str) -> None:
+    """Free the emulator's memory between workloads (their stats have been read by then)."""
+    connection = pymysql.connect(
+        host=emu.host, port=emu.query_port, user=USER, password=PASSWORD, autocommit=True
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {baselines.quote_identifier(database)}")
+    except pymysql.MySQLError as exc:
+        _log(f"could not drop {database}: {exc}")
+    finally:
+        connection.close()
+
+
+def _connector_output(stdout_path: Path) -> dict[str, Any]:
+    """What the connector said on stdout: STATE messages echoed, and the first error TRACE if any."""
+    states = 0
+    last_count = None
+    error = None
+    with open(stdout_path, "rb") as lines:
+        for line in lines:
+            if not line.startswith(b"{"):
+                continue
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if message.get("type") == "STATE":
+                states += 1
+                last_count = (message["state"].get("destinationStats") or {}).get("recordCount", last_count)
+            elif message.get("type") == "TRACE" and error is None:
+                trace_error = message["trace"].get("error")
+                if trace_error:
+                    error = trace_error.get("message")
+    return {"states_emitted": states, "last_state_record_count": last_count, "trace_error": error}
+
+
+def run_connector_workload(
+    emu: EmulatorProcess, shape: datagen.WorkloadShape, input_path: Path, workdir: Path, timeout_s: float
+) -> dict[str, Any]:
+    database = f"bench_{shape.name}"
+    config = {
+        "host": emu.host,
+        "query_port": emu.query_port,
+        "http_port": emu.http_port,
+        "username": USER,
+        "password": PASSWORD,
+        "database": database,
+    }
+    config_path = workdir / f"{shape.name}.config.json"
+    catalog_path = workdir / f"{shape.name}.catalog.json"
+    config_path.write_bytes(orjson.dumps(config))
+    catalog_path.write_bytes(orjson.dumps(datagen.configured_catalog(shape)))
+    argv = [str(CONNECTOR), "write", "--config", str(config_path), "--catalog", str(catalog_path)]
+    _log(f"{shape.name}: connector on {shape.records:,} records")
+    measured = run_measured(
+        argv, input_path, workdir / f"{shape.name}.out", workdir / f"{shape.name}.err", timeout_s=timeout_s
+    )
+    output = _connector_output(measured.stdout_path)
+    tables = report.tables_of_database(emu.stats(), database)
+    loads = report.load_stats(tables)
+    error = None
+    if measured.returncode != 0:
+        reason = "timed out" if measured.timed_out else f"exit code {measured.returncode}"
+        error = f"{reason}: {output['trace_error'] or measured.stderr_tail(600)}"
+    extra: dict[str, Any] = {"input_bytes": input_path.stat().st_size, **output}
+    if shape.name == "chatty_state":
+        interval = StarRocksConfig(host="x").flush_interval_seconds
+        extra["interval_s"] = interval
+        times = [t.get("load_commit_times") for t in tables.values()]
+        extra["max_loads_per_table_per_interval"] = (
+            max((report.max_loads_in_window(t, interval) for t in times if t is not None), default=0)
+            if all(t is not None for t in times)
+            else None
+        )
+    entry = report.workload_entry(
+        shape.records, measured.wall_s, measured.cpu_s, measured.peak_rss_mb, loads, error=error, **extra
+    )
+    _drop_database(emu, database)
+    return entry
+
+
+def run_single_insert(emu: EmulatorProcess, input_path: Path, records: int) -> dict[str, Any]:
+    database = "bench_single_insert"
+    _log(f"single_insert_baseline: {records:,} INSERT statements")
+    try:
+        result = baselines.single_insert_baseline(
+            emu.host, emu.query_port, USER, PASSWORD, database, input_path, records
+        )
+    except pymysql.MySQLError as exc:
+        return report.workload_entry(records, None, None, None, None, error=f"{type(exc).__name__}: {exc}")
+    loads = report.load_stats(report.tables_of_database(emu.stats(), database))
+    entry = report.workload_entry(result["records"], result["wall_s"], None, None, loads)
+    entry["connector_cpu_s"] = entry["peak_rss_mb"] = None  # pymysql runs inside the harness: not measured
+    _drop_database(emu, database)
+    return entry
+
+
+def run_peer(
+    emu: EmulatorProcess, bulk_input: Path, workdir: Path, records: int, timeout_s: float
+) -> dict[str, Any]:
+    database = "bench_peer"
+    _log("peer: installing target-starrocks into .bench-envs/peer (first run only)")
+    try:
+        executable, version = peer.ensure_peer_env()
+    except peer.PeerUnavailable as exc:
+        return report.workload_entry(records, None, None, None, None, error=str(exc))
+    singer_input = workdir / "peer.singer.jsonl"
+    written = datagen.write_singer_input(bulk_input, singer_input, max_records=records)
+    config_path = workdir / "peer.config.json"
+    peer.write_peer_config(config_path, emu.host, emu.query_port, USER, PASSWORD, database)
+    connection = pymysql.connect(
+        host=emu.host, port=emu.query_port, user=USER, password=PASSWORD, autocommit=True
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {baselines.quote_identifier(database)}")
+    finally:
+        connection.close()
+    _log(f"peer: target-starrocks {version} on {written:,} records")
+    measured = run_measured(
+        [str(executable), "--config", str(config_path)],
+        singer_input,
+        workdir / "peer.out",
+        workdir / "peer.err",
+        timeout_s=timeout_s,
+    )
+    loads = report.load_stats(report.tables_of_database(emu.stats(), database))
+    error = None
+    if measured.returncode != 0:
+        reason = "timed out" if measured.timed_out else f"exit code {measured.returncode}"
+        error = f"{reason}: {measured.stderr_tail(800)}"
+    _drop_database(emu, database)
+    return report.workload_entry(
+        written,
+        measured.wall_s,
+        measured.cpu_s,
+        measured.peak_rss_mb,
+        loads,
+        error=error,
+        peer_version=version,
+    )
+
+
+def _git_commit() -> str | None:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return result.stdout.strip() or None
+
+
+def run(preset: Preset, only: tuple[str, ...], output: Path, command: str) -> dict[str, Any]:
+    defaults = StarRocksConfig(host="x")
+    result: dict[str, Any] = {
+        "meta": {
+            "command": command,
+            "preset": preset.name,
+            "workloads_run": list(only),
+            "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "git_commit": _git_commit(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "seed": datagen.SEED,
+            "max_buffer_memory_mb": defaults.max_buffer_memory_mb,
+            "flush_interval_seconds": defaults.flush_interval_seconds,
+            "batch_size": defaults.batch_size,
+            "batch_bytes": defaults.batch_bytes,
+        },
+        "parse_floor_records_per_s": None,
+    }
+    started = time.perf_counter()
+    shapes = preset.shapes()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, EmulatorProcess() as emu:
+        workdir = Path(tmp)
+        bulk_input = workdir / "bulk.jsonl"
+        needs_bulk = {"bulk", "single_insert_baseline", "peer", "parse_floor"} & set(only)
+        if needs_bulk:
+            _log(f"generating bulk input ({preset.bulk:,} records)")
+            datagen.write_airbyte_input(shapes["bulk"], bulk_input)
+        if "parse_floor" in only or "bulk" in only:
+            floor = baselines.parse_floor(bulk_input)
+            result["parse_floor"] = floor
+            result["parse_floor_records_per_s"] = round(floor["records_per_s"], 1)
+        for name in CONNECTOR_WORKLOADS:
+            if name not in only:
+                continue
+            input_path = bulk_input if name == "bulk" else workdir / f"{name}.jsonl"
+            if name != "bulk":
+                _log(f"generating {name} input ({shapes[name].records:,} records)")
+                datagen.write_airbyte_input(shapes[name], input_path)
+            result[name] = run_connector_workload(emu, shapes[name], input_path, workdir, preset.timeout_s)
+            if name != "bulk":
+                input_path.unlink()
+        if "single_insert_baseline" in only:
+            result["single_insert_baseline"] = run_single_insert(emu, bulk_input, preset.single_insert)
+        if "peer" in only:
+            result["peer"] = run_peer(emu, bulk_input, workdir, preset.peer, preset.timeout_s)
+        result["emulator_ingest_rows_per_s"] = emu.stats().get("ingest_rows_per_s")
+    result["meta"]["total_wall_s"] = round(time.perf_counter() - started, 1)
+    report.finish_report(result, defaults.max_buffer_memory_mb)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="~1/10 of the records (about 2 minutes)")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), help="sizes (overrides --quick); 'tiny' is for tests"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[*ALL_WORKLOADS, "parse_floor"],
+        help="run only this workload (repeatable)",
+    )
+    parser.add_argument("--output", type=Path, help="JSON path (default bench/results/latest.json)")
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset or ("quick" if args.quick else "full")]
+    only = tuple(args.only) if args.only else (*ALL_WORKLOADS, "parse_floor")
+    output = args.output or RESULTS / ("partial.json" if args.only else "latest.json")
+    command = " ".join(["bench/run.py", *(argv if argv is not None else sys.argv[1:])])
+    result = run(preset, only, output, command)
+    print(report.format_table(result, ALL_WORKLOADS))
+    print(f"\nwrote {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
