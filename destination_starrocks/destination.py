@@ -1,28 +1,75 @@
-"""The Airbyte `Destination`: spec / check / write wiring, nothing else."""
+"""The Airbyte `Destination`: spec / check / write wiring, nothing else.
+
+`write` bypasses the CDK's message parsing (a dataclass per record, malformed lines silently dropped) and hands
+stdin's bytes to the `Writer`; `spec` and `check` are the CDK's, with `check` doing what a first sync would:
+connect, create the database, create a table, Stream Load a row through the FE (catching the classic "FE
+redirects to a BE address the client cannot reach") and drop the table again.
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
+import secrets
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from airbyte_cdk.destinations import Destination
+from airbyte_cdk.logger import init_logger
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
     ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteCatalogSerializer,
     ConnectorSpecification,
     DestinationSyncMode,
     Status,
 )
+from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
+from pydantic import ValidationError
 
-from destination_starrocks.spec import connection_specification
+from destination_starrocks.errors import ConfigError, ConnectorError, StarRocksSqlError
+from destination_starrocks.messages import Output
+from destination_starrocks.spec import StarRocksConfig, connection_specification
+from destination_starrocks.sql import SqlClient
+from destination_starrocks.stream_load import LoadRequest, StreamLoader
+
+DOCUMENTATION_URL = "https://docs.airbyte.com/integrations/destinations/starrocks"
+logger = logging.getLogger("airbyte")
+
+
+def parse_config(raw: Mapping[str, Any]) -> StarRocksConfig:
+    """Validate the config; the error names fields and rules, never the values (one may be the password)."""
+    try:
+        return StarRocksConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"The configuration is not valid: {problems}") from None
+
+
+def read_catalog(path: str) -> ConfiguredAirbyteCatalog:
+    with open(path, "rb") as handle:
+        catalog = ConfiguredAirbyteCatalogSerializer.load(orjson.loads(handle.read()))
+    seen: set[tuple[str | None, str]] = set()
+    for configured in catalog.streams:
+        key = (configured.stream.namespace or None, configured.stream.name)
+        if key in seen:
+            raise ConfigError(
+                f"The configured catalog lists the stream {configured.stream.name!r} "
+                f"(namespace {configured.stream.namespace!r}) twice; each stream may appear once."
+            )
+        seen.add(key)
+    return catalog
 
 
 class DestinationStarRocks(Destination):
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(
-            documentationUrl="https://docs.airbyte.com/integrations/destinations/starrocks",
+            documentationUrl=DOCUMENTATION_URL,
             connectionSpecification=connection_specification(),
             supportsIncremental=True,
             supported_destination_sync_modes=[
@@ -32,8 +79,28 @@ class DestinationStarRocks(Destination):
             ],
         )
 
+    def run_cmd(self, parsed_args: argparse.Namespace) -> Iterable[AirbyteMessage]:
+        if parsed_args.command != "write":
+            yield from super().run_cmd(parsed_args)
+            return
+        raw = self.read_config(config_path=parsed_args.config)
+        update_secrets(get_secrets(connection_specification(), raw))
+        config = parse_config(raw)
+        catalog = read_catalog(parsed_args.catalog)
+        run_write(config, catalog, sys.stdin.buffer, Output())
+
+    def run(self, args: list[str]) -> None:
+        init_logger("airbyte")
+        super().run(args)
+
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
-        return AirbyteConnectionStatus(status=Status.FAILED, message="check is not implemented yet")
+        try:
+            check_connection(parse_config(config))
+        except ConnectorError as exc:
+            return AirbyteConnectionStatus(status=Status.FAILED, message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - check must answer FAILED, never crash
+            return AirbyteConnectionStatus(status=Status.FAILED, message=f"{type(exc).__name__}: {exc}")
+        return AirbyteConnectionStatus(status=Status.SUCCEEDED)
 
     def write(
         self,
@@ -41,4 +108,88 @@ class DestinationStarRocks(Destination):
         configured_catalog: ConfiguredAirbyteCatalog,
         input_messages: Iterable[AirbyteMessage],
     ) -> Iterable[AirbyteMessage]:
-        raise NotImplementedError("write is not implemented yet")
+        raise NotImplementedError("write runs through run_cmd on stdin bytes; see run_write()")
+
+
+def run_write(config: StarRocksConfig, catalog: ConfiguredAirbyteCatalog, stdin: Any, output: Output) -> None:
+    from destination_starrocks.tables import TableManager
+    from destination_starrocks.writer import Writer
+
+    with SqlClient.from_config(config) as sql:
+        tables = TableManager(sql, config)
+        targets = [tables.prepare(configured) for configured in catalog.streams]
+        loader = StreamLoader(config)
+        try:
+            Writer(config, targets, loader.load, tables, output).run(stdin)
+        finally:
+            loader.close()
+
+
+def check_connection(config: StarRocksConfig) -> None:
+    """Everything a sync needs, tried for real; raises ConfigError naming what failed."""
+    from destination_starrocks.naming import quote_identifier
+
+    database = config.database
+    table = f"_airbyte_check_{secrets.token_hex(4)}"
+    qualified = f"{quote_identifier(database)}.{quote_identifier(table)}"
+    with SqlClient.from_config(config) as sql:
+        _step(
+            sql,
+            f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}",
+            f"create database {database!r}",
+        )
+        properties = ", ".join(
+            f"{_sql_string(k)} = {_sql_string(v)}" for k, v in config.table_properties.items()
+        )
+        _step(
+            sql,
+            f"CREATE TABLE {qualified} (`id` BIGINT NOT NULL, `note` VARCHAR(64)) DUPLICATE KEY(`id`) "
+            f"DISTRIBUTED BY HASH(`id`) BUCKETS 1" + (f" PROPERTIES ({properties})" if properties else ""),
+            f"create a table in database {database!r}",
+        )
+        try:
+            loader = StreamLoader(config.model_copy(update={"max_retries": 1}))
+            try:
+                loader.load(
+                    LoadRequest(
+                        database,
+                        table,
+                        f"{config.label_prefix}-check-{table}",
+                        b'[{"id":1,"note":"check"}]',
+                        1,
+                    )
+                )
+            except ConnectorError as exc:
+                raise ConfigError(_probe_failure(config, exc)) from None
+            finally:
+                loader.close()
+        finally:
+            try:
+                sql.execute(f"DROP TABLE IF EXISTS {qualified}")
+            except StarRocksSqlError as exc:
+                logger.warning("Could not drop the check table %s: %s", qualified, exc)
+
+
+def _step(sql: SqlClient, statement: str, what: str) -> None:
+    try:
+        sql.execute(statement)
+    except StarRocksSqlError as exc:
+        if exc.code in (1044, 1142, 1227):
+            raise ConfigError(f"The user may not {what}: {exc}. Grant the privilege named there.") from None
+        raise ConfigError(f"Could not {what}: {exc}") from None
+
+
+def _probe_failure(config: StarRocksConfig, exc: ConnectorError) -> str:
+    text = str(exc)
+    fe = f"{config.host}:{config.http_port}"
+    if "HopError" in text or "Connection" in text or "timed out" in text:
+        return (
+            f"A test Stream Load through {', '.join(config.load_urls) or fe} failed: {text}. If the address "
+            f"that failed is a BE that the FE redirected to, this connector cannot reach it: set `load_urls` "
+            f"to BE (or FE) HTTP addresses that are reachable from here."
+        )
+    return f"A test Stream Load failed: {text}"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

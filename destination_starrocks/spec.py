@@ -170,13 +170,13 @@ class StarRocksConfig(BaseModel):
     load_properties: dict[str, str] = Field(
         default_factory=dict,
         title="Extra Stream Load headers",
-        description="Headers passed through to every Stream Load, e.g. {\"max_filter_ratio\": \"0\"}.",
+        description='Headers passed through to every Stream Load, e.g. {"max_filter_ratio": "0"}.',
         json_schema_extra=_ui(19),
     )
     table_properties: dict[str, str] = Field(
         default_factory=dict,
         title="Table properties",
-        description="PROPERTIES for tables the connector creates, e.g. {\"replication_num\": \"1\"}.",
+        description='PROPERTIES for tables the connector creates, e.g. {"replication_num": "1"}.',
         json_schema_extra=_ui(20),
     )
 

@@ -1,0 +1,110 @@
+"""The checkpoint ledger: which STATE messages may leave, and how many records each one covers.
+
+The promise: a STATE is emitted only when every record received before it (for the streams it covers) is
+committed in StarRocks. The ledger counts records per stream as they are received and as their loads commit;
+a STATE snapshots the received counts of the streams it covers and may leave once the committed counts have
+reached that snapshot. States leave strictly in the order they arrived, so a later STATE never overtakes an
+earlier one that is still waiting.
+
+Scopes (Airbyte protocol): a STREAM state covers its own stream; a GLOBAL or LEGACY state covers every stream.
+`destinationStats.recordCount` is the number of records of the state's scope received since the previous
+state of the same scope (per stream for STREAM states, in total for GLOBAL/LEGACY), as the platform compares
+it with the source's `sourceStats.recordCount`.
+
+Loads of one stream commit in order (the writer keeps at most one in flight per stream), so "committed" is a
+single counter per stream, advanced by each committed batch to the received count it was sealed at.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+StreamKey = tuple[str | None, str]  # (namespace, name) as in the catalog
+ALL_STREAMS = None
+
+
+@dataclass
+class PendingState:
+    message: dict[str, Any]
+    needs: dict[StreamKey, int]  # received count per stream that must be committed first
+    record_count: int
+
+
+@dataclass
+class CheckpointLedger:
+    streams: list[StreamKey]
+    received: dict[StreamKey, int] = field(init=False)
+    committed: dict[StreamKey, int] = field(init=False)
+    _pending: deque[PendingState] = field(init=False, default_factory=deque)
+    _counted_at_last_state: dict[StreamKey | None, int] = field(init=False, default_factory=dict)
+    states_received: int = field(init=False, default=0)
+    states_released: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.received = dict.fromkeys(self.streams, 0)
+        self.committed = dict.fromkeys(self.streams, 0)
+
+    def record_received(self, stream: StreamKey, count: int = 1) -> None:
+        self.received[stream] += count
+
+    def batch_committed(self, stream: StreamKey, received_through: int) -> None:
+        """A load of `stream` holding every record up to `received_through` (a received count) is committed."""
+        if received_through > self.committed[stream]:
+            self.committed[stream] = received_through
+
+    def state_received(self, message: dict[str, Any]) -> PendingState:
+        """Queue a STATE; returns it so the caller can ask the flush policy to cover its streams."""
+        self.states_received += 1
+        scope = scope_of(message, self.received)
+        if scope is ALL_STREAMS:
+            needs = dict(self.received)
+            total = sum(self.received.values())
+            count = total - self._counted_at_last_state.get(ALL_STREAMS, 0)
+            self._counted_at_last_state[ALL_STREAMS] = total
+        else:
+            needs = {s: self.received[s] for s in scope}
+            count = sum(needs.values()) - sum(self._counted_at_last_state.get(s, 0) for s in scope)
+            for s in scope:
+                self._counted_at_last_state[s] = self.received[s]
+        pending = PendingState(message, needs, count)
+        self._pending.append(pending)
+        return pending
+
+    def releasable(self) -> list[PendingState]:
+        """Pop, in arrival order, every STATE whose records are all committed; stop at the first that is not."""
+        out: list[PendingState] = []
+        while self._pending and self._is_covered(self._pending[0]):
+            out.append(self._pending.popleft())
+        self.states_released += len(out)
+        return out
+
+    def _is_covered(self, pending: PendingState) -> bool:
+        committed = self.committed
+        return all(committed[s] >= n for s, n in pending.needs.items())
+
+    def waiting_streams(self) -> set[StreamKey]:
+        """Streams with records that some waiting STATE still needs committed."""
+        out: set[StreamKey] = set()
+        for pending in self._pending:
+            out.update(s for s, n in pending.needs.items() if self.committed[s] < n)
+        return out
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+
+def scope_of(message: dict[str, Any], known: dict[StreamKey, int]) -> list[StreamKey] | None:
+    """The streams a STATE covers: [one stream] for STREAM, ALL_STREAMS for GLOBAL and LEGACY.
+
+    A STREAM state for a stream that is not in the catalog covers nothing of ours: it waits only for the
+    states before it.
+    """
+    state = message.get("state") or {}
+    if state.get("type") == "STREAM":
+        descriptor = (state.get("stream") or {}).get("stream_descriptor") or {}
+        key = (descriptor.get("namespace"), descriptor.get("name"))
+        return [key] if key in known else []
+    return ALL_STREAMS

@@ -1,0 +1,126 @@
+"""Airbyte messages in and out, as bytes, without a model object per record.
+
+In: stdin is read in large blocks by a background thread and cut into lines; each line is decoded exactly once
+with orjson. The CDK's own reader builds a dataclass per message and silently drops lines it cannot parse;
+this connector can do neither (speed, and "nothing is ever lost"), so it reads stdin itself.
+
+Out: STATE messages are the source's own bytes decoded once and re-encoded with `destinationStats` added;
+LOG and TRACE messages go through the CDK's secret filter so that the password can never be printed.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
+
+READ_BLOCK_BYTES = 1 << 20
+# Blocks of lines queued ahead of the writer: bounds the memory stdin can take while loads are slow.
+MAX_QUEUED_BLOCKS = 16
+END_OF_INPUT = None
+
+
+class LineReader:
+    """Reads a byte stream in a thread and hands out lists of complete lines.
+
+    Lines come in blocks so that the per-line cost is a list iteration, not a queue operation; the writer can
+    wait on `next_block(timeout)` and still run its timers (a quiet source must not hold a STATE forever).
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._blocks: queue.Queue[list[bytes] | BaseException | None] = queue.Queue(MAX_QUEUED_BLOCKS)
+        self._thread = threading.Thread(target=self._pump, name="stdin-reader", daemon=True)
+        self.lines_read = 0
+        self._thread.start()
+
+    def _pump(self) -> None:
+        try:
+            rest = b""
+            read = getattr(self._stream, "read1", self._stream.read)
+            while True:
+                chunk = read(READ_BLOCK_BYTES)
+                if not chunk:
+                    break
+                lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
+                rest = lines.pop()
+                if lines:
+                    self._blocks.put(lines)
+            if rest:
+                self._blocks.put([rest])
+            self._blocks.put(END_OF_INPUT)
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which reports it
+            self._blocks.put(exc)
+
+    def next_block(self, timeout: float | None) -> list[bytes] | None:
+        """The next lines; `[]` if none arrived within `timeout`; None at end of input."""
+        try:
+            item = self._blocks.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        if isinstance(item, BaseException):
+            raise item
+        if item is None:
+            return None
+        self.lines_read += len(item)
+        return item
+
+
+class Output:
+    """Writes Airbyte messages to stdout, one JSON object per line, flushed per message."""
+
+    def __init__(self, stream: IO[bytes] | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stdout.buffer
+        self._lock = threading.Lock()
+
+    def _write(self, payload: bytes) -> None:
+        with self._lock:
+            self._stream.write(payload + b"\n")
+            self._stream.flush()
+
+    def state(self, message: dict[str, Any], record_count: int) -> None:
+        """Echo a STATE the source sent, with the number of records it covers as `destinationStats`."""
+        state = message.get("state")
+        if isinstance(state, dict):
+            state["destinationStats"] = {"recordCount": float(record_count)}
+        self._write(orjson.dumps(message))
+
+    def log(self, level: str, text: str) -> None:
+        self._write(orjson.dumps({"type": "LOG", "log": {"level": level, "message": filter_secrets(text)}}))
+
+    def trace_error(
+        self,
+        message: str,
+        failure_type: str,
+        internal_message: str | None = None,
+        stream: tuple[str | None, str] | None = None,
+        exc: BaseException | None = None,
+    ) -> None:
+        error: dict[str, Any] = {
+            "message": filter_secrets(message),
+            "internal_message": filter_secrets(internal_message or message),
+            "failure_type": failure_type,
+        }
+        if exc is not None:
+            error["stack_trace"] = filter_secrets("".join(traceback.format_exception(exc)))
+        if stream is not None:
+            namespace, name = stream
+            error["stream_descriptor"] = {"name": name, "namespace": namespace}
+        trace = {"type": "ERROR", "emitted_at": time.time() * 1000, "error": error}
+        self._write(orjson.dumps({"type": "TRACE", "trace": trace}))
+
+
+def iter_lines(reader: LineReader, timeout: float | None) -> Iterator[list[bytes]]:
+    """Blocks of lines until end of input (an empty block means the timeout passed with nothing new)."""
+    while True:
+        block = reader.next_block(timeout)
+        if block is None:
+            return
+        yield block

@@ -1,0 +1,133 @@
+"""The MySQL-protocol client: DDL and metadata over StarRocks' FE query port (9030).
+
+StarRocks speaks the MySQL wire protocol, so pymysql works unchanged. Data never goes this way (one INSERT
+per batch would still be a version per statement, and slow); it goes by Stream Load. Every statement here is
+autocommit. The password is handed to pymysql and to nothing else: error messages are built from the server's
+error code and text only, and the connection string is never formatted.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+import pymysql
+
+from destination_starrocks.errors import ConfigError, StarRocksSqlError
+from destination_starrocks.spec import StarRocksConfig
+
+logger = logging.getLogger("airbyte")
+
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 600
+# MySQL client-side error codes pymysql raises for a host it cannot reach.
+CANNOT_CONNECT = {2003, 2005, 2006, 2013}
+ACCESS_DENIED = 1045
+
+
+def tls_context(config: StarRocksConfig) -> ssl.SSLContext | None:
+    """TLS for both the MySQL protocol and Stream Load; verifies certificates (and host names) by default."""
+    if not config.ssl:
+        return None
+    context = ssl.create_default_context()
+    if config.ssl_ca_certificate.strip():
+        context.load_verify_locations(cadata=config.ssl_ca_certificate)
+    return context
+
+
+class SqlClient:
+    """One autocommit pymysql connection, opened lazily, reopened once if the server dropped it."""
+
+    def __init__(self, config: StarRocksConfig, database: str | None = None) -> None:
+        self._config = config
+        self._database = database
+        self._conn: pymysql.connections.Connection | None = None
+
+    @classmethod
+    def from_config(cls, config: StarRocksConfig) -> SqlClient:
+        return cls(config)
+
+    def connect(self) -> pymysql.connections.Connection:
+        if self._conn is not None and self._conn.open:
+            return self._conn
+        config = self._config
+        try:
+            self._conn = pymysql.connect(
+                host=config.host,
+                port=config.query_port,
+                user=config.username,
+                password=config.password,
+                database=self._database,
+                charset="utf8mb4",
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                read_timeout=READ_TIMEOUT_SECONDS,
+                write_timeout=READ_TIMEOUT_SECONDS,
+                ssl=tls_context(config),
+            )
+        except pymysql.err.OperationalError as exc:
+            raise _connect_error(config, exc) from None
+        return self._conn
+
+    def execute(self, sql: str, args: Sequence[Any] | None = None) -> int:
+        """Run one statement; returns the affected row count."""
+        return self._run(sql, args, fetch=False)  # type: ignore[return-value]
+
+    def query(self, sql: str, args: Sequence[Any] | None = None) -> list[tuple]:
+        """Run one statement and return all its rows."""
+        return self._run(sql, args, fetch=True)  # type: ignore[return-value]
+
+    def _run(self, sql: str, args: Sequence[Any] | None, fetch: bool) -> int | list[tuple]:
+        for attempt in (1, 2):
+            conn = self.connect()
+            try:
+                with conn.cursor() as cursor:
+                    affected = cursor.execute(sql, args)
+                    return list(cursor.fetchall()) if fetch else affected
+            except pymysql.err.OperationalError as exc:
+                code = exc.args[0] if exc.args else 0
+                if code in CANNOT_CONNECT and attempt == 1:
+                    # The server closed an idle connection; reconnect once and run the statement again.
+                    self.close()
+                    continue
+                raise StarRocksSqlError(code, str(exc.args[1] if len(exc.args) > 1 else exc)) from None
+            except pymysql.err.MySQLError as exc:
+                code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+                raise StarRocksSqlError(code, str(exc.args[1] if len(exc.args) > 1 else exc)) from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
+                pass
+            self._conn = None
+
+    def __enter__(self) -> SqlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _connect_error(config: StarRocksConfig, exc: pymysql.err.OperationalError) -> ConfigError:
+    code = exc.args[0] if exc.args else 0
+    where = f"{config.host}:{config.query_port}"
+    if code == ACCESS_DENIED:
+        return ConfigError(
+            f"StarRocks refused the user {config.username!r} at {where}: wrong user name or password (error 1045)."
+        )
+    if code in CANNOT_CONNECT:
+        return ConfigError(
+            f"Cannot reach the StarRocks FE query port at {where}: check `host` and `query_port` "
+            f"(and that the FE is running and reachable from here). Driver said: {_first_line(exc)}"
+        )
+    return ConfigError(f"Cannot connect to StarRocks at {where}: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,431 @@
+"""The write loop: stdin lines → per-stream buffers → Stream Loads → STATE messages, in one direction.
+
+One thread (this one) reads decoded lines, shapes rows into buffers, asks the flush policy what to send, and
+releases STATE messages from the checkpoint ledger as loads commit. A small thread pool runs the loads, at
+most one per stream at a time (so a stream's batches commit in order) and at most `max_concurrent_loads` in
+all. The loop never blocks on a load except for backpressure (the memory budget) and at the end.
+
+Failure rule: if a load fails for good, the loop stops reading, lets the other loads finish, releases only
+the states whose records are all committed, and re-raises, so the sync fails with a TRACE and no STATE after
+the failed records ever leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+import orjson
+
+from destination_starrocks import flush_policy
+from destination_starrocks.buffer import Batch, TableBuffer
+from destination_starrocks.checkpoints import CheckpointLedger, StreamKey
+from destination_starrocks.errors import InputError, RecordError
+from destination_starrocks.flush_policy import BufferView, FlushLimits, Reason
+from destination_starrocks.labels import batch_label, new_run_token
+from destination_starrocks.messages import LineReader, Output
+from destination_starrocks.spec import StarRocksConfig
+from destination_starrocks.stream_load import LoadRequest, LoadResult
+
+logger = logging.getLogger("airbyte")
+
+PROGRESS_EVERY_SECONDS = 10.0
+IDLE_WAIT_SECONDS = 5.0
+# While loads are in flight, wake up this often to release the states they unblock.
+INFLIGHT_WAIT_SECONDS = 0.1
+
+
+class Shaper(Protocol):
+    def shape(self, data: dict, emitted_at_ms: int) -> bytes: ...
+    def dedup_key(self, data: dict) -> tuple | None: ...
+    def cursor_value(self, data: dict) -> object | None: ...
+
+
+class Target(Protocol):
+    """What tables.LoadTarget provides."""
+
+    stream: tuple[str | None, str]
+    database: str
+    table: str
+    load_table: str
+    headers: dict[str, str]
+    shaper: Shaper
+    dedup: bool
+
+
+class Tables(Protocol):
+    def finish(self, target: Any, complete: bool) -> None: ...
+
+
+LoadFn = Callable[[LoadRequest], LoadResult]
+
+
+@dataclass
+class StreamRuntime:
+    key: StreamKey
+    target: Target
+    buffer: TableBuffer
+    waiting: deque[Batch] = field(default_factory=deque)  # sealed, not yet sent
+    inflight: Batch | None = None
+    complete: bool = False  # the source said COMPLETE
+    finished: bool = False  # tables.finish() done
+    loads: int = 0
+    rows_loaded: int = 0
+
+
+@dataclass
+class WriteSummary:
+    records: int = 0
+    states_received: int = 0
+    states_emitted: int = 0
+    loads: int = 0
+    bytes_loaded: int = 0
+    seconds: float = 0.0
+    loads_per_table: dict[str, int] = field(default_factory=dict)
+
+
+class Writer:
+    def __init__(
+        self,
+        config: StarRocksConfig,
+        targets: Iterable[Target],
+        load: LoadFn,
+        tables: Tables,
+        output: Output,
+    ) -> None:
+        self._config = config
+        self._limits = FlushLimits.from_config(config)
+        self._load = load
+        self._tables = tables
+        self._out = output
+        self._streams: dict[StreamKey, StreamRuntime] = {}
+        for target in targets:
+            key = _key(*target.stream)
+            self._streams[key] = StreamRuntime(key, target, TableBuffer(key, target.dedup))
+        self._ledger = CheckpointLedger(list(self._streams))
+        self._pool = ThreadPoolExecutor(config.max_concurrent_loads, thread_name_prefix="stream-load")
+        self._done: queue.SimpleQueue[tuple[StreamRuntime, Batch, Future]] = queue.SimpleQueue()
+        self._running = 0
+        self._slot_queue: deque[StreamRuntime] = deque()  # streams with a sealed batch waiting for a slot
+        self._pending_bytes = 0  # sealed + in flight, counted against the memory budget
+        self._run_token = new_run_token()
+        self._failure: BaseException | None = None
+        self._line_no = 0
+        self.summary = WriteSummary()
+        self._started = time.monotonic()
+        self._last_progress = self._started
+
+    # ---- the loop -------------------------------------------------------------------------------------
+
+    def run(self, stdin: IO[bytes]) -> WriteSummary:
+        reader = LineReader(stdin)
+        try:
+            while self._failure is None:
+                block = reader.next_block(self._wait_seconds())
+                if block is None:
+                    break
+                if block:
+                    try:
+                        self._consume(block)
+                    except (InputError, RecordError):
+                        # Commit what arrived before the bad line, so its states can leave; then fail.
+                        self._flush_all(Reason.END)
+                        self._drain("all")
+                        raise
+                self._tick()
+            if self._failure is None:
+                self._flush_all(Reason.END)
+                self._drain("all")
+            if self._failure is None:
+                self._finish_tables(end_of_input=True)
+            self._release_states()
+        except BaseException as exc:
+            if self._failure is None:
+                self._failure = exc
+        finally:
+            self._stop_pool()
+        self.summary.seconds = time.monotonic() - self._started
+        self.summary.states_received = self._ledger.states_received
+        if self._failure is not None:
+            raise self._failure
+        self._log_summary()
+        return self.summary
+
+    def _consume(self, lines: list[bytes]) -> None:
+        """The hot path: decode, route, shape, buffer; cheap size checks per record."""
+        loads = orjson.loads
+        streams = self._streams
+        received = self._ledger.received
+        batch_size = self._limits.batch_size
+        batch_bytes = self._limits.batch_bytes
+        line_no = self._line_no
+        records = 0
+        try:
+            for line in lines:
+                line_no += 1
+                if not line or line.isspace():
+                    continue
+                try:
+                    message = loads(line)
+                    kind = message["type"]
+                except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+                    raise InputError(
+                        f"Input line {line_no} is not an Airbyte message ({_reason(exc)}): {line[:200]!r}"
+                    ) from None
+                if kind == "RECORD":
+                    record = message["record"]
+                    key = (record.get("namespace") or None, record["stream"])
+                    runtime = streams.get(key)
+                    if runtime is None:
+                        raise InputError(
+                            f"Input line {line_no}: RECORD for stream {_name(key)} which is not in the "
+                            f"configured catalog (streams: {', '.join(_name(k) for k in streams)})"
+                        )
+                    data = record["data"]
+                    shaper = runtime.target.shaper
+                    buffer = runtime.buffer
+                    if runtime.target.dedup:
+                        dedup_key = shaper.dedup_key(data)
+                        cursor = shaper.cursor_value(data)
+                        buffer.add_keyed(dedup_key, cursor, shaper.shape(data, record.get("emitted_at") or 0))
+                    else:
+                        buffer.add(shaper.shape(data, record.get("emitted_at") or 0))
+                    received[key] += 1
+                    records += 1
+                    if buffer.records >= batch_size or buffer.nbytes >= batch_bytes:
+                        self._seal(
+                            runtime, flush_policy.size_reason(self._limits, buffer.records, buffer.nbytes)
+                        )
+                elif kind == "STATE":
+                    self._on_state(message)
+                elif kind == "TRACE":
+                    self._on_trace(message, line_no)
+                # LOG, CONTROL and other types carry nothing for a destination.
+        finally:
+            self._line_no = line_no
+            self.summary.records += records
+
+    def _on_state(self, message: dict[str, Any]) -> None:
+        pending = self._ledger.state_received(message)
+        for key in flush_policy.due_on_state(self._limits, pending.needs):
+            runtime = self._streams[key]
+            if not runtime.buffer.is_empty():
+                self._seal(runtime, Reason.STATE)
+        self._release_states()
+
+    def _on_trace(self, message: dict[str, Any], line_no: int) -> None:
+        trace = message.get("trace") or {}
+        if trace.get("type") == "STREAM_STATUS":
+            status = trace.get("stream_status") or {}
+            descriptor = status.get("stream_descriptor") or {}
+            key = _key(descriptor.get("namespace"), descriptor.get("name", ""))
+            runtime = self._streams.get(key)
+            if runtime is not None and status.get("status") == "COMPLETE":
+                runtime.complete = True
+                self._finish_stream(runtime)
+        elif trace.get("type") == "ERROR":
+            error = trace.get("error") or {}
+            logger.warning("The source reported an error (line %d): %s", line_no, error.get("message"))
+
+    def _tick(self) -> None:
+        """Between blocks of input: collect finished loads, run the timers and the memory budget."""
+        self._drain()
+        now = time.monotonic()
+        views = [self._view(r) for r in self._streams.values() if not r.buffer.is_empty()]
+        for key in flush_policy.due_by_age(self._limits, views, now):
+            self._seal(self._streams[key], Reason.AGE)
+        views = [self._view(r) for r in self._streams.values() if not r.buffer.is_empty()]
+        for key in flush_policy.due_by_memory(self._limits, views, self._pending_bytes):
+            self._seal(self._streams[key], Reason.MEMORY)
+        # Backpressure: while sealed and in-flight batches alone fill the budget, wait for loads to finish.
+        while self._failure is None and self._pending_bytes > self._limits.budget_bytes and self._running:
+            self._drain("one")
+        self._release_states()
+        if now - self._last_progress >= PROGRESS_EVERY_SECONDS:
+            self._log_progress(now)
+
+    def _wait_seconds(self) -> float:
+        views = [self._view(r) for r in self._streams.values() if not r.buffer.is_empty()]
+        timer = flush_policy.seconds_until_next_age_flush(self._limits, views, time.monotonic())
+        wait = IDLE_WAIT_SECONDS if timer is None else min(timer, IDLE_WAIT_SECONDS)
+        if self._running:
+            wait = min(wait, INFLIGHT_WAIT_SECONDS)
+        return wait
+
+    @staticmethod
+    def _view(runtime: StreamRuntime) -> BufferView:
+        buffer = runtime.buffer
+        return BufferView(runtime.key, buffer.row_count, buffer.memory_bytes, buffer.oldest)
+
+    # ---- loads ----------------------------------------------------------------------------------------
+
+    def _seal(self, runtime: StreamRuntime, reason: Reason | None) -> None:
+        if runtime.buffer.is_empty():
+            return
+        batch = runtime.buffer.seal(self._ledger.received[runtime.key])
+        logger.debug(
+            "Flushing %s: %d rows, %d bytes (%s)", _name(runtime.key), len(batch.rows), batch.nbytes, reason
+        )
+        runtime.waiting.append(batch)
+        self._pending_bytes += batch.memory_bytes
+        self._submit(runtime)
+
+    def _submit(self, runtime: StreamRuntime) -> None:
+        """Send the stream's next batch if it has none in flight and a slot is free; else queue for a slot."""
+        if runtime.inflight is not None or not runtime.waiting:
+            return
+        if self._running >= self._config.max_concurrent_loads:
+            if runtime not in self._slot_queue:
+                self._slot_queue.append(runtime)
+            return
+        batch = runtime.waiting.popleft()
+        runtime.inflight = batch
+        self._running += 1
+        target = runtime.target
+        request_label = batch_label(
+            self._config.label_prefix, target.database, target.load_table, self._run_token, batch.seq
+        )
+        future = self._pool.submit(self._send, target, batch, request_label)
+        future.add_done_callback(lambda f, r=runtime, b=batch: self._done.put((r, b, f)))
+
+    def _send(self, target: Target, batch: Batch, label: str) -> LoadResult:
+        request = LoadRequest(
+            target.database, target.load_table, label, batch.body(), len(batch.rows), dict(target.headers)
+        )
+        return self._load(request)
+
+    def _drain(self, wait: str = "none") -> None:
+        """Handle finished loads: "none" only those already done, "one" block for at least one,
+        "all" until no load is running (sealed batches waiting for a slot included)."""
+        handled = 0
+        while True:
+            block = self._running > 0 and (wait == "all" or (wait == "one" and handled == 0))
+            try:
+                runtime, batch, future = self._done.get() if block else self._done.get_nowait()
+            except queue.Empty:
+                return
+            handled += 1
+            self._running -= 1
+            runtime.inflight = None
+            self._pending_bytes -= batch.memory_bytes
+            exc = future.exception()
+            if exc is not None:
+                if self._failure is None:
+                    self._failure = exc
+            else:
+                self._committed(runtime, batch, future.result())
+            if self._failure is None:
+                self._submit(runtime)
+                while self._slot_queue and self._running < self._config.max_concurrent_loads:
+                    self._submit(self._slot_queue.popleft())
+
+    def _committed(self, runtime: StreamRuntime, batch: Batch, result: LoadResult) -> None:
+        self._ledger.batch_committed(runtime.key, batch.received_through)
+        runtime.loads += 1
+        runtime.rows_loaded += len(batch.rows)
+        self.summary.loads += 1
+        self.summary.bytes_loaded += batch.nbytes
+        table = f"{runtime.target.database}.{runtime.target.table}"
+        self.summary.loads_per_table[table] = self.summary.loads_per_table.get(table, 0) + 1
+        logger.info(
+            "Committed %d rows into %s.%s (label %s, %s, %d attempt(s), %.2fs)",
+            len(batch.rows),
+            runtime.target.database,
+            runtime.target.load_table,
+            result.label,
+            result.status,
+            result.attempts,
+            result.seconds,
+        )
+
+    def _flush_all(self, reason: Reason) -> None:
+        for runtime in self._streams.values():
+            self._seal(runtime, reason)
+
+    def _finish_stream(self, runtime: StreamRuntime) -> None:
+        """The source finished this stream: commit its rows, then let the table manager swap staging in."""
+        self._seal(runtime, Reason.STREAM_COMPLETE)
+        while self._failure is None and (runtime.inflight is not None or runtime.waiting):
+            self._drain("one")
+        if self._failure is None and not runtime.finished:
+            self._tables.finish(runtime.target, complete=True)
+            runtime.finished = True
+
+    def _finish_tables(self, end_of_input: bool) -> None:
+        for runtime in self._streams.values():
+            if not runtime.finished:
+                # End of input after a successful read counts as the end of every stream.
+                self._tables.finish(runtime.target, complete=end_of_input)
+                runtime.finished = True
+
+    def _release_states(self) -> None:
+        for pending in self._ledger.releasable():
+            self._out.state(pending.message, pending.record_count)
+
+    def _stop_pool(self) -> None:
+        # Let loads already sent finish (they may commit); never start the ones still waiting.
+        for runtime in self._streams.values():
+            runtime.waiting.clear()
+        self._slot_queue.clear()
+        self._pool.shutdown(wait=True)
+        while not self._done.empty():
+            runtime, batch, future = self._done.get()
+            if future.exception() is None:
+                self._committed(runtime, batch, future.result())
+        self._release_states()
+        self.summary.states_emitted = self._ledger.states_released
+
+    # ---- messages -------------------------------------------------------------------------------------
+
+    def _log_progress(self, now: float) -> None:
+        self._last_progress = now
+        elapsed = max(now - self._started, 1e-9)
+        per_table = ", ".join(f"{t}: {n}" for t, n in sorted(self.summary.loads_per_table.items()))
+        logger.info(
+            "Progress: %d records (%.0f/s), %.1f MB loaded, %d loads, %d states emitted, %d waiting; loads per table: %s",
+            self.summary.records,
+            self.summary.records / elapsed,
+            self.summary.bytes_loaded / 1e6,
+            self.summary.loads,
+            self._ledger.states_released,
+            self._ledger.pending_count,
+            per_table or "none",
+        )
+
+    def _log_summary(self) -> None:
+        s = self.summary
+        per_table = ", ".join(f"{t}: {n}" for t, n in sorted(s.loads_per_table.items()))
+        logger.info(
+            "Write complete: %d records in %.1fs (%.0f/s), %d loads (= new versions per tablet), %d of %d states "
+            "emitted; loads per table: %s",
+            s.records,
+            s.seconds,
+            s.records / max(s.seconds, 1e-9),
+            s.loads,
+            s.states_emitted,
+            s.states_received,
+            per_table or "none",
+        )
+
+
+def _key(namespace: str | None, name: str) -> StreamKey:
+    return (namespace or None, name)
+
+
+def _name(key: StreamKey) -> str:
+    namespace, name = key
+    return f"{namespace}.{name}" if namespace else name
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, orjson.JSONDecodeError):
+        return f"invalid JSON: {exc}"
+    if isinstance(exc, KeyError):
+        return "no 'type' field"
+    return "not a JSON object"
