@@ -1,0 +1,394 @@
+"""Stream Load on the BE: request headers -> options, body -> typed rows staged in DuckDB in bulk, -> result.
+
+Follows https://docs.starrocks.io/docs/sql-reference/sql-statements/loading_unloading/STREAM_LOAD/:
+headers `format` (csv default, json), `columns` (names and `name = expr` mappings, `__op`), `jsonpaths`,
+`strip_outer_array`, `column_separator` (default `\\t`), `row_delimiter` (default `\\n`), `skip_header`,
+`where`, `max_filter_ratio` (default 0), `strict_mode` (default false), `timeout`, `partial_update`,
+`merge_condition`, `compression` / `Content-Encoding` (gzip, lz4_frame). Unqualified values follow
+https://docs.starrocks.io/docs/loading/load_concept/strict_mode/: with strict mode off a value that does not
+convert becomes NULL; with it on the row is filtered; NULL in a NOT NULL column is always filtered; CSV `\\N`
+is NULL. `too many filtered rows` when filtered / (total - unselected) > max_filter_ratio.
+
+The body never goes through Python row by row: it is written to a file that DuckDB's `read_json` /
+`read_text` scans, and conversion is TRY_CAST over whole columns.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import duckdb
+import lz4.frame
+import orjson
+
+from .catalog import EmulatorError, TableMeta, duckdb_type, quote_ident, quote_literal, varchar_length
+from .table_models import OP
+
+_counter = itertools.count(1)
+_TRUE = ("true", "1", "yes", "on")
+ERROR_LOG_MAX_ROWS = 1000
+# An array body without strip_outer_array: StarRocks' JSON scanner refuses it with this message
+# (be/src/exec/json_scanner.cpp).
+ARRAY_WITHOUT_STRIP = "JSON data is an array, strip_outer_array must be set true"
+
+
+class LoadFailure(Exception):
+    """The load fails as a whole: `Status: Fail` with this message, nothing committed."""
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split a `columns` header on commas outside parentheses and quotes."""
+    parts, depth, quote, current = [], 0, "", []
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"`":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    if "".join(current).strip():
+        parts.append("".join(current).strip())
+    return parts
+
+
+def _unescape_separator(value: str) -> str:
+    r"""`\t`, `\x01`, `\\x0D0A` style separators as StarRocks accepts them."""
+    if value.lower().startswith("\\x") and len(value) > 2:
+        return bytes.fromhex(value[2:]).decode()
+    return value.replace("\\t", "\t").replace("\\n", "\n")
+
+
+@dataclass
+class LoadOptions:
+    label: str | None = None
+    format: str = "csv"
+    columns: list[tuple[str, str | None]] | None = None  # (name, expression or None)
+    jsonpaths: list[str] | None = None
+    strip_outer_array: bool = False
+    column_separator: str = "\t"
+    row_delimiter: str = "\n"
+    skip_header: int = 0
+    where: str | None = None
+    max_filter_ratio: float = 0.0
+    strict_mode: bool = False
+    timeout: int = 600
+    partial_update: bool = False
+    merge_condition: str | None = None
+    compression: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> LoadOptions:
+        def get(name: str) -> str | None:
+            value = headers.get(name)
+            return value.strip() if isinstance(value, str) else None
+
+        def flag(name: str) -> bool:
+            return (get(name) or "false").lower() in _TRUE
+
+        options = cls(label=get("label") or None)
+        fmt = (get("format") or "csv").lower()
+        if fmt not in ("csv", "json"):
+            raise LoadFailure(f"Unknown data format: {fmt}")
+        options.format = fmt
+        if columns := get("columns"):
+            mapped = []
+            for item in _split_top_level(columns):
+                name, sep, expr = item.partition("=")
+                mapped.append((name.strip().strip("`"), expr.strip() if sep else None))
+            options.columns = mapped
+        if jsonpaths := get("jsonpaths"):
+            try:
+                options.jsonpaths = [str(p) for p in orjson.loads(jsonpaths)]
+            except orjson.JSONDecodeError as exc:
+                raise LoadFailure(f"Invalid jsonpaths: {jsonpaths}") from exc
+        options.strip_outer_array = flag("strip_outer_array")
+        if sep := headers.get("column_separator"):
+            options.column_separator = _unescape_separator(sep)
+        if delim := headers.get("row_delimiter"):
+            options.row_delimiter = _unescape_separator(delim)
+        try:
+            options.skip_header = int(get("skip_header") or 0)
+            options.max_filter_ratio = float(get("max_filter_ratio") or 0)
+            options.timeout = int(get("timeout") or 600)
+        except ValueError as exc:
+            raise LoadFailure(f"Invalid header value: {exc}") from exc
+        options.where = get("where") or None
+        options.strict_mode = flag("strict_mode")
+        options.partial_update = flag("partial_update")
+        options.merge_condition = (get("merge_condition") or "").strip("`") or None
+        compression = (get("compression") or get("Content-Encoding") or "").lower()
+        options.compression = compression or None
+        return options
+
+
+def decode_body(body: bytes, compression: str | None) -> bytes:
+    """Undo `compression` (gzip, lz4_frame); StarRocks 3.2+ accepts compressed JSON bodies."""
+    if not compression or compression in ("identity", "none"):
+        return body
+    try:
+        if compression in ("gzip", "gz"):
+            return gzip.decompress(body)
+        if compression in ("lz4_frame", "lz4"):
+            return lz4.frame.decompress(body)
+    except (OSError, EOFError, RuntimeError) as exc:
+        raise LoadFailure(f"Failed to decompress the body ({compression}): {exc}") from exc
+    raise LoadFailure(f"Unsupported compression type: {compression}")
+
+
+@dataclass
+class StagedLoad:
+    """A load's rows staged in DuckDB: `relation` holds the target columns, `__op`, `__seq` of good rows."""
+
+    relation: str
+    columns: list[str]
+    total_rows: int
+    filtered_rows: int
+    unselected_rows: int
+    load_bytes: int
+    error_lines: list[str]
+    temp_tables: list[str]
+
+    @property
+    def loaded_rows(self) -> int:
+        return self.total_rows - self.filtered_rows - self.unselected_rows
+
+    def check_filter_ratio(self, max_filter_ratio: float) -> None:
+        selected = self.total_rows - self.unselected_rows
+        if self.filtered_rows and (selected == 0 or self.filtered_rows / selected > max_filter_ratio):
+            raise LoadFailure("too many filtered rows")
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        for name in self.temp_tables:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _source_fields(meta: TableMeta, options: LoadOptions) -> tuple[list[str], dict[str, str]]:
+    """(source field names in file order, target column -> expression over the fields)."""
+    if options.columns is None:
+        fields = [c.name for c in meta.columns]
+        return fields, {}
+    fields = [name for name, expr in options.columns if expr is None]
+    exprs = {name: expr for name, expr in options.columns if expr is not None}
+    return fields, exprs
+
+
+def _read_json_sql(path: str, options: LoadOptions, fields: list[str], json_fields: set[str]) -> str:
+    fmt = "array" if options.strip_outer_array else "newline_delimited"
+    if options.jsonpaths is not None:
+        if len(options.jsonpaths) != len(fields):
+            raise LoadFailure("The number of jsonpaths does not match the number of columns")
+        extracts = []
+        for name, json_path in zip(fields, options.jsonpaths, strict=True):
+            fn = "json_extract" if name in json_fields else "json_extract_string"
+            extracts.append(f"{fn}(json, {quote_literal(json_path)}) AS {quote_ident(name)}")
+        return (
+            f"SELECT row_number() OVER () AS __seq, {', '.join(extracts)} FROM read_json_objects("
+            f"{quote_literal(path)}, format='{fmt}', maximum_object_size=1073741824)"
+        )
+    spec = ", ".join(
+        f"{quote_literal(name)}: '{'JSON' if name in json_fields else 'VARCHAR'}'"
+        for name in dict.fromkeys(fields)
+    )
+    return (
+        f"SELECT row_number() OVER () AS __seq, * FROM read_json({quote_literal(path)}, format='{fmt}', "
+        f"columns={{{spec}}}, maximum_object_size=1073741824)"
+    )
+
+
+def _read_csv_sql(path: str, options: LoadOptions, fields: list[str]) -> str:
+    """Lines split on the row delimiter, fields on the column separator; `\\N` is NULL, `a,,b` is ''."""
+    picks = ", ".join(
+        f"CASE WHEN __f[{i + 1}] = '\\N' THEN NULL ELSE __f[{i + 1}] END AS {quote_ident(name)}"
+        for i, name in enumerate(fields)
+    )
+    lines = (
+        f"SELECT unnest(string_split(content, {quote_literal(options.row_delimiter)})) AS __line "
+        f"FROM read_text({quote_literal(path)})"
+    )
+    return (
+        f"SELECT __seq, len(__f) AS __nfields, {picks} FROM (SELECT row_number() OVER () AS __seq, "
+        f"string_split(__line, {quote_literal(options.column_separator)}) AS __f FROM ({lines}) "
+        f"WHERE __line <> '') WHERE __seq > {int(options.skip_header)}"
+    )
+
+
+def stage_body(
+    con: duckdb.DuckDBPyConnection, meta: TableMeta, options: LoadOptions, body: bytes, spool_dir: str
+) -> StagedLoad:
+    """Stage a decoded body as typed rows; the caller holds the engine lock and drops the staged tables."""
+    load_id = next(_counter)
+    src, typed = f"__src_{load_id}", f"__typed_{load_id}"
+    fields, exprs = _source_fields(meta, options)
+    keyed = meta.model in ("PRIMARY", "UNIQUE")
+    for name in [*fields, *exprs]:
+        if name != OP and meta.column(name) is None and options.columns is None:
+            raise LoadFailure(f"Unknown column '{name}' in table '{meta.name}'")
+    json_fields = {c.name for c in meta.columns if c.type.upper().startswith("JSON")}
+    if options.format == "json" and body.lstrip()[:1] == b"[" and not options.strip_outer_array:
+        raise LoadFailure(ARRAY_WITHOUT_STRIP)
+    fd, path = tempfile.mkstemp(prefix="stream_load_", suffix=f".{options.format}", dir=spool_dir)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+        if options.format == "json":
+            reader = _read_json_sql(path, options, fields, json_fields)
+        else:
+            reader = _read_csv_sql(path, options, fields)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS {reader}")
+        except duckdb.Error as exc:
+            raise LoadFailure(f"Failed to parse the {options.format.upper()} body: {exc}") from exc
+    finally:
+        os.unlink(path)
+    try:
+        staged = _type_rows(con, meta, options, src, typed, fields, exprs, keyed)
+    except BaseException:
+        con.execute(f"DROP TABLE IF EXISTS {src}")
+        raise
+    staged.load_bytes = len(body)
+    return staged
+
+
+def _type_rows(
+    con: duckdb.DuckDBPyConnection,
+    meta: TableMeta,
+    options: LoadOptions,
+    src: str,
+    typed: str,
+    fields: list[str],
+    exprs: dict[str, str],
+    keyed: bool,
+) -> StagedLoad:
+    lowered = {f.lower(): f for f in fields}
+    targets: list[str] = []
+    selects: list[str] = []
+    errors: list[str] = []
+    for column in meta.columns:
+        if column.name in exprs:
+            source = f"({exprs[column.name]})"
+        elif column.name.lower() in lowered:
+            source = quote_ident(lowered[column.name.lower()])
+        else:
+            continue  # not loaded: the column default applies (or the stored value on partial update)
+        targets.append(column.name)
+        ddb_type = duckdb_type(column.type)
+        length = varchar_length(column.type)
+        converted = f"TRY_CAST({source} AS {ddb_type})"
+        unqualified = f"({source} IS NOT NULL AND {converted} IS NULL)"
+        if length is not None:
+            unqualified = f"({source} IS NOT NULL AND strlen(CAST({source} AS VARCHAR)) > {length})"
+            converted = f"CASE WHEN {unqualified} THEN NULL ELSE CAST({source} AS VARCHAR) END"
+        value = converted
+        if column.default is not None:
+            default = f"CAST({quote_literal(column.default)} AS {ddb_type})"
+            if column.default.upper() in ("CURRENT_TIMESTAMP", "NOW()"):
+                default = "current_localtimestamp()"
+            value = f"CASE WHEN {source} IS NULL THEN {default} ELSE {converted} END"
+        name = column.name.replace("'", "")
+        if options.strict_mode:
+            errors.append(
+                f"WHEN {unqualified} THEN 'Value can not be converted to {column.type}: column {name}'"
+            )
+        if not column.nullable:
+            errors.append(f"WHEN ({value}) IS NULL THEN 'NULL value in non-nullable column: {name}'")
+        selects.append(f"{value} AS {quote_ident(column.name)}")
+    op_expr = None
+    if OP in exprs:
+        op_expr = exprs[OP]
+    elif OP in fields:
+        op_expr = quote_ident(OP)
+    if op_expr is not None:
+        if not keyed:
+            raise LoadFailure("'__op' is only supported by Primary Key tables")
+        selects.append(
+            f"CASE lower(CAST(({op_expr}) AS VARCHAR)) WHEN 'delete' THEN 1 WHEN 'upsert' THEN 0 "
+            f"ELSE TRY_CAST(({op_expr}) AS TINYINT) END AS {OP}"
+        )
+    if options.format == "csv":
+        errors.insert(
+            0,
+            f"WHEN __nfields <> {len(fields)} THEN 'Value count does not match column count. Expect "
+            f"{len(fields)}, but got ' || __nfields",
+        )
+    if not targets:
+        raise LoadFailure("No column of the table is loaded")
+    if options.merge_condition and options.merge_condition not in targets:
+        raise LoadFailure(
+            f"Merge condition column {options.merge_condition} does not exist in the loaded columns"
+        )
+    error_case = f"CASE {' '.join(errors)} END" if errors else "NULL::VARCHAR"
+    unselected = f"NOT coalesce(({options.where}), FALSE)" if options.where else "FALSE"
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {typed} AS SELECT *, CASE WHEN __err IS NULL THEN {unselected} "
+            f"ELSE FALSE END AS __unselected FROM (SELECT __seq, {', '.join(selects)}, {error_case} AS __err "
+            f"FROM {src})"
+        )
+    except duckdb.Error as exc:
+        raise LoadFailure(f"Failed to convert the loaded columns: {exc}") from exc
+    counts = con.execute(
+        f"SELECT count(*), count(__err), count(*) FILTER (WHERE __unselected) FROM {typed}"
+    ).fetchone()
+    total, filtered, unselected_rows = (int(v) for v in counts) if counts else (0, 0, 0)
+    error_lines = []
+    if filtered:
+        raw = ", ".join(f"{quote_ident(f)} := s.{quote_ident(f)}" for f in dict.fromkeys(fields))
+        rows = con.execute(
+            f"SELECT t.__err, to_json(struct_pack({raw})) FROM {typed} t JOIN {src} s USING (__seq) "
+            f"WHERE t.__err IS NOT NULL ORDER BY t.__seq LIMIT {ERROR_LOG_MAX_ROWS}"
+        ).fetchall()
+        error_lines = [f"Error: {err}. Row: {row}" for err, row in rows]
+    keep = [quote_ident(t) for t in targets] + ([OP] if op_expr is not None else [])
+    relation = f"(SELECT {', '.join(keep)}, __seq FROM {typed} WHERE __err IS NULL AND NOT __unselected)"
+    return StagedLoad(
+        relation=relation,
+        columns=targets,
+        total_rows=total,
+        filtered_rows=filtered,
+        unselected_rows=unselected_rows,
+        load_bytes=0,
+        error_lines=error_lines,
+        temp_tables=[src, typed],
+    )
+
+
+def check_load_target(meta: TableMeta, options: LoadOptions) -> None:
+    """Header checks StarRocks makes before reading the body."""
+    if options.merge_condition:
+        if meta.model != "PRIMARY":
+            raise LoadFailure("merge_condition is only supported by Primary Key tables")
+        if options.merge_condition in meta.key_columns:
+            raise LoadFailure(f"Merge condition column {options.merge_condition} should not be a key column")
+        if meta.column(options.merge_condition) is None:
+            raise LoadFailure(f"Merge condition column {options.merge_condition} does not exist")
+    if options.partial_update and meta.model != "PRIMARY":
+        raise LoadFailure("partial_update is only supported by Primary Key tables")
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, EmulatorError):
+        return exc.message
+    return str(exc)
+
+
+_LABEL_RE = re.compile(r"^[-_A-Za-z0-9:]{1,128}$")
+
+
+def check_label(label: str | None) -> None:
+    """Labels: up to 128 characters of letters, digits, `-`, `_` and `:` (StarRocks System limits page)."""
+    if label is not None and not _LABEL_RE.match(label):
+        raise LoadFailure(f"Incorrect label name [{label}], label regex is ^[-_A-Za-z0-9:]{{1,128}}$")
