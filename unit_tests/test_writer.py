@@ -1,0 +1,207 @@
+"""The write loop against a fake loader: batching, checkpoint safety, failure handling."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from destination_starrocks.errors import InputError, LoadFailedError
+from destination_starrocks.spec import StarRocksConfig
+from destination_starrocks.writer import Writer
+from unit_tests.writer_fakes import (
+    FakeTarget,
+    FinishRecorder,
+    PassThroughShaper,
+    RecordingLoader,
+    SnapshottingOutput,
+    global_state,
+    record,
+    stream_state,
+)
+
+STREAMS = ["a", "b", "c"]
+
+
+def make_writer(loader, targets=None, **config):  # noqa: ANN001
+    settings_ = {"host": "h", "flush_interval_seconds": 60, **config}
+    targets = targets or [FakeTarget((None, s)) for s in STREAMS]
+    output = SnapshottingOutput(loader)
+    tables = FinishRecorder()
+    writer = Writer(StarRocksConfig(**settings_), targets, loader, tables, output)
+    return writer, output, tables
+
+
+def run(writer, lines: list[bytes]):  # noqa: ANN001
+    return writer.run(io.BytesIO(b"\n".join(lines) + b"\n"))
+
+
+def test_all_records_loaded_in_few_loads_and_every_state_echoed_with_counts():
+    loader = RecordingLoader()
+    writer, output, _ = make_writer(loader, batch_size=1000)
+    lines = []
+    for i in range(5000):
+        lines.append(record("a", i))
+        if i % 100 == 99:
+            lines.append(stream_state("a", i))
+    summary = run(writer, lines)
+    assert len(loader.committed["a"]) == 5000
+    assert loader.calls == 5  # batch_size 1000: the STATEs every 100 records cause no extra loads
+    assert len(output.states) == 50
+    assert all(m["state"]["destinationStats"]["recordCount"] == 100 for m, _ in output.states)
+    assert summary.records == 5000
+
+
+def test_state_after_every_record_does_not_mean_a_load_per_record():
+    loader = RecordingLoader()
+    writer, output, _ = make_writer(loader)
+    lines = [line for i in range(2000) for line in (record("a", i), stream_state("a", i))]
+    run(writer, lines)
+    assert loader.calls == 1  # everything fits one batch and the interval never elapsed
+    assert len(output.states) == 2000
+
+
+def test_zero_interval_flushes_on_every_state():
+    loader = RecordingLoader()
+    writer, output, _ = make_writer(loader, flush_interval_seconds=0)
+    lines = [line for i in range(10) for line in (record("a", i), stream_state("a", i))]
+    run(writer, lines)
+    assert loader.calls == 10
+
+
+def test_global_state_waits_for_all_streams_and_counts_all_records():
+    loader = RecordingLoader()
+    writer, output, _ = make_writer(loader)
+    lines = [record("a", 1), record("b", 2), record("c", 3), global_state(1)]
+    run(writer, lines)
+    ((message, committed),) = output.states
+    assert message["state"]["destinationStats"]["recordCount"] == 3
+    assert committed == {("a", 1), ("b", 2), ("c", 3)}
+
+
+def test_failed_load_releases_no_state_after_its_records():
+    loader = RecordingLoader(fail_when=lambda request, rows: request.table == "b")
+    writer, output, _ = make_writer(loader, flush_interval_seconds=0)
+    lines = [
+        record("a", 1),
+        stream_state("a", 1),
+        record("b", 2),
+        stream_state("b", 2),
+        record("a", 3),
+        stream_state("a", 3),
+    ]
+    with pytest.raises(LoadFailedError):
+        run(writer, lines)
+    values = [m["state"]["stream"]["stream_state"]["v"] for m, _ in output.states]
+    assert values == [1]  # the state after b's failed records, and every later one, stays
+
+
+def test_malformed_line_fails_with_its_line_number_after_committing_what_came_before():
+    loader = RecordingLoader()
+    writer, output, _ = make_writer(loader)
+    with pytest.raises(InputError, match="line 3"):
+        run(writer, [record("a", 1), stream_state("a", 1), b"{not json"])
+    assert loader.committed["a"] == [{"id": 1}]
+    assert len(output.states) == 1
+
+
+def test_record_for_unknown_stream_names_it():
+    loader = RecordingLoader()
+    writer, _, _ = make_writer(loader)
+    with pytest.raises(InputError, match="nope"):
+        run(writer, [record("nope", 1)])
+
+
+def test_dedup_keeps_newest_cursor_per_key_within_a_batch():
+    loader = RecordingLoader()
+    target = FakeTarget((None, "d"), dedup=True, shaper=PassThroughShaper("id", "ts"))
+    writer, _, _ = make_writer(loader, targets=[target])
+    run(
+        writer,
+        [record("d", 1, ts=5), record("d", 1, ts=3), record("d", 2, ts=1), record("d", 2, ts=1, v="later")],
+    )
+    rows = {row["id"]: row for row in loader.committed["d"]}
+    assert rows[1]["ts"] == 5  # the out-of-order older record did not win
+    assert rows[2].get("v") == "later"  # ties: the later record wins
+
+
+def test_stream_complete_finishes_the_table_once_after_its_rows_commit():
+    loader = RecordingLoader()
+    writer, _, tables = make_writer(loader)
+    status = orjson.dumps(
+        {
+            "type": "TRACE",
+            "trace": {
+                "type": "STREAM_STATUS",
+                "emitted_at": 0,
+                "stream_status": {"stream_descriptor": {"name": "a"}, "status": "COMPLETE"},
+            },
+        }
+    )
+    run(writer, [record("a", 1), status, record("b", 2)])
+    assert tables.finished[0] == ((None, "a"), True)
+    assert sorted(tables.finished) == [((None, "a"), True), ((None, "b"), True), ((None, "c"), True)]
+
+
+def test_memory_budget_bounds_buffered_bytes():
+    loader = RecordingLoader()
+    writer, _, _ = make_writer(loader, max_buffer_memory_mb=8, batch_size=10**9)
+    big = "x" * 2000
+    lines = [record(STREAMS[i % 3], i, pad=big) for i in range(12_000)]  # ~24 MB over three streams
+    run(writer, lines)
+    assert sum(len(v) for v in loader.committed.values()) == 12_000
+    assert loader.calls >= 3  # the 8 MiB budget forced flushes before the end
+
+
+events = st.lists(
+    st.one_of(
+        st.tuples(st.just("record"), st.sampled_from(STREAMS)),
+        st.tuples(st.just("stream_state"), st.sampled_from(STREAMS)),
+        st.tuples(st.just("global_state"), st.none()),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=events,
+    batch_size=st.integers(1, 7),
+    interval=st.sampled_from([0, 60]),
+    fail_at=st.one_of(st.none(), st.integers(1, 12)),
+)
+def test_no_state_leaves_before_its_records_are_committed(events, batch_size, interval, fail_at):
+    loader = RecordingLoader(fail_when=(lambda r, rows: loader.calls == fail_at) if fail_at else None)
+    writer, output, _ = make_writer(loader, batch_size=batch_size, flush_interval_seconds=interval)
+    lines, before = [], {}  # state value -> set of record ids it covers
+    seen: list[tuple[str, int]] = []
+    for n, (kind, stream) in enumerate(events):
+        if kind == "record":
+            lines.append(record(stream, n))
+            seen.append((stream, n))
+        elif kind == "stream_state":
+            lines.append(stream_state(stream, n))
+            before[n] = {(s, i) for s, i in seen if s == stream}
+        else:
+            lines.append(global_state(n))
+            before[n] = set(seen)
+    try:
+        run(writer, lines)
+        failed = False
+    except LoadFailedError:
+        failed = True
+    emitted = []
+    for message, committed in output.states:
+        state = message["state"]
+        value = (
+            state["stream"]["stream_state"] if state["type"] == "STREAM" else state["global"]["shared_state"]
+        )["v"]
+        assert before[value] <= committed, "a STATE left before its records were committed"
+        emitted.append(value)
+    assert emitted == sorted(emitted), "states left out of order"
+    if not failed:
+        assert emitted == sorted(before), "a successful sync must echo every state"
+        assert loader.committed_ids() == set(seen)
