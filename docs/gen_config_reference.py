@@ -1,8 +1,10 @@
-"""Generate the configuration reference in README.md and docs/starrocks.md from the connector's spec.
+"""Generate what is derived from the connector's spec: the configuration reference and the expected SPEC.
 
 Contract: the text between `<!-- config-reference:start -->` and `<!-- config-reference:end -->` in each of
 DOCUMENTS is exactly `render_reference()`: a Markdown table built from `StarRocksConfig` (defaults, required
 fields, secrets) and from the JSON schema Airbyte receives in the SPEC (types, enums, bounds, patterns).
+SPEC_JSON (the `spec_path` of acceptance-test-config.yml) is exactly `render_spec_json()`: the `spec` object the
+connector prints.
 
 Why: a default stated in two places drifts. The spec model is the single source; this script copies it into
 the documents, and unit_tests/test_docs.py fails whenever a document differs from what this script produces.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,11 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: import the package from this checkout
     sys.path.insert(0, str(ROOT))
 
+from airbyte_cdk.models import ConnectorSpecificationSerializer  # noqa: E402
+
+from destination_starrocks.destination import DestinationStarRocks  # noqa: E402
 from destination_starrocks.spec import StarRocksConfig, connection_specification  # noqa: E402
 
 START_MARKER = "<!-- config-reference:start -->"
 END_MARKER = "<!-- config-reference:end -->"
 DOCUMENTS = (ROOT / "README.md", ROOT / "docs" / "starrocks.md")
+SPEC_JSON = ROOT / "integration_tests" / "spec.json"
 HEADER = (
     "_Generated from `destination_starrocks.spec.StarRocksConfig` by `docs/gen_config_reference.py`; "
     "do not edit by hand._"
@@ -94,6 +101,12 @@ def render_reference() -> str:
     return "\n".join(lines)
 
 
+def render_spec_json() -> str:
+    """The SPEC's `spec` object as the acceptance tests' `spec_path` file holds it (sorted keys, 2-space indent)."""
+    spec = DestinationStarRocks().spec(logging.getLogger("gen_config_reference"))
+    return json.dumps(ConnectorSpecificationSerializer.dump(spec), indent=2, sort_keys=True) + "\n"
+
+
 def replace_section(text: str, body: str) -> str:
     """`text` with everything between the config-reference markers replaced by `body`."""
     start = text.index(START_MARKER) + len(START_MARKER)
@@ -122,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.check:
             path.write_text(replace_section(text, body), encoding="utf-8")
             print(f"updated {path.relative_to(ROOT)}")
+    spec_json = render_spec_json()
+    if not SPEC_JSON.exists() or SPEC_JSON.read_text(encoding="utf-8") != spec_json:
+        stale.append(SPEC_JSON)
+        if not args.check:
+            SPEC_JSON.write_text(spec_json, encoding="utf-8")
+            print(f"updated {SPEC_JSON.relative_to(ROOT)}")
     if args.check and stale:
         names = ", ".join(str(path.relative_to(ROOT)) for path in stale)
         print(f"out of date: {names} (run: python docs/gen_config_reference.py)", file=sys.stderr)

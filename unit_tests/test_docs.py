@@ -85,7 +85,10 @@ def test_generator_check_mode_reports_a_document_edited_by_hand(tmp_path: Path, 
         copies.append(copy)
     text = copies[0].read_text(encoding="utf-8")
     copies[0].write_text(text.replace("`9030`", "`9031`", 1), encoding="utf-8")
+    spec_copy = tmp_path / "spec.json"
+    shutil.copy(gen.SPEC_JSON, spec_copy)
     monkeypatch.setattr(gen, "DOCUMENTS", tuple(copies))
+    monkeypatch.setattr(gen, "SPEC_JSON", spec_copy)
     monkeypatch.setattr(gen, "ROOT", tmp_path)
 
     assert gen.main(["--check"]) == 1
@@ -93,6 +96,13 @@ def test_generator_check_mode_reports_a_document_edited_by_hand(tmp_path: Path, 
     assert gen.main([]) == 0  # rewrites the copy
     assert gen.main(["--check"]) == 0
     assert "`9030`" in gen.marked_section(copies[0].read_text(encoding="utf-8"))
+
+
+def test_expected_spec_json_is_what_the_generator_produces() -> None:
+    # integration_tests/spec.json is the acceptance tests' spec_path: the SPEC the connector must print.
+    assert gen.SPEC_JSON.read_text(encoding="utf-8") == gen.render_spec_json(), (
+        "integration_tests/spec.json is out of date: run .venv/bin/python docs/gen_config_reference.py"
+    )
 
 
 def test_replace_section_keeps_the_text_around_the_markers() -> None:
