@@ -41,7 +41,7 @@ class Batch:
 class TableBuffer:
     """Rows waiting for one stream's next load."""
 
-    __slots__ = ("stream", "rows", "nbytes", "records", "oldest", "_keyed", "_seq")
+    __slots__ = ("stream", "rows", "nbytes", "records", "oldest", "_keyed", "_seq", "_mark")
 
     def __init__(self, stream: StreamKey, dedup: bool) -> None:
         self.stream = stream
@@ -51,6 +51,8 @@ class TableBuffer:
         self.oldest: float | None = None  # monotonic time of the oldest buffered record
         self._keyed: dict[Any, tuple[Any, bytes]] | None = {} if dedup else None
         self._seq = 0
+        # (rows, bytes, records, monotonic time) when the last STATE covering this stream arrived.
+        self._mark: tuple[int, int, int, float] | None = None
 
     def add(self, row: bytes) -> None:
         if self.oldest is None:
@@ -86,8 +88,41 @@ class TableBuffer:
     def is_empty(self) -> bool:
         return self.records == 0
 
+    def mark_state(self) -> None:
+        """A STATE covering this stream arrived: remember where it falls in the buffer."""
+        if self._keyed is None and self.rows:
+            self._mark = (len(self.rows), self.nbytes, self.records, time.monotonic())
+
+    @property
+    def mark_time(self) -> float | None:
+        return self._mark[3] if self._mark is not None else None
+
+    def seal_at_state(self, received_through: int, min_share: float = 0.5) -> Batch:
+        """Seal up to the last STATE mark when it holds at least `min_share` of the rows, else everything.
+
+        A batch that ends exactly at a STATE lets that STATE leave the moment the batch commits, so a connector
+        killed afterwards has no committed records beyond its last echoed STATE: the source's replay after a
+        restart then duplicates nothing. Rows after the mark stay buffered, in order, for the next batch.
+        """
+        mark = self._mark
+        if mark is None or mark[0] == len(self.rows) or mark[0] < min_share * len(self.rows):
+            return self.seal(received_through)
+        rows_at, bytes_at, records_at, marked_at = mark
+        self._seq += 1
+        head, self.rows = self.rows[:rows_at], self.rows[rows_at:]
+        batch = Batch(
+            self.stream, self._seq, head, bytes_at, records_at, received_through - (self.records - records_at)
+        )
+        self.nbytes -= bytes_at
+        self.records -= records_at
+        self._mark = None
+        # The rest arrived after that STATE: its age is at most the STATE's, so the age rule stays safe.
+        self.oldest = marked_at
+        return batch
+
     def seal(self, received_through: int) -> Batch:
         """Hand the buffered rows over as a batch and start empty."""
+        self._mark = None
         self._seq += 1
         if self._keyed is not None:
             rows = [row for _, row in self._keyed.values()]

@@ -213,6 +213,8 @@ class Writer:
 
     def _on_state(self, message: dict[str, Any]) -> None:
         pending = self._ledger.state_received(message)
+        for key in pending.needs:
+            self._streams[key].buffer.mark_state()
         for key in flush_policy.due_on_state(self._limits, pending.needs):
             runtime = self._streams[key]
             if not runtime.buffer.is_empty():
@@ -268,13 +270,27 @@ class Writer:
     def _seal(self, runtime: StreamRuntime, reason: Reason | None) -> None:
         if runtime.buffer.is_empty():
             return
-        batch = runtime.buffer.seal(self._ledger.received[runtime.key])
+        buffer = runtime.buffer
+        received = self._ledger.received[runtime.key]
+        if self._aligns(buffer, reason):
+            batch = buffer.seal_at_state(received)
+        else:
+            batch = buffer.seal(received)
         logger.debug(
             "Flushing %s: %d rows, %d bytes (%s)", _name(runtime.key), len(batch.rows), batch.nbytes, reason
         )
         runtime.waiting.append(batch)
         self._pending_bytes += batch.memory_bytes
         self._submit(runtime)
+
+    def _aligns(self, buffer: TableBuffer, reason: Reason | None) -> bool:
+        """Cut at the last STATE for size, memory and age flushes (not at the end or on request); for an age
+        flush only if what stays behind will not itself be due at once (one load per table per interval)."""
+        if reason in (Reason.ROWS, Reason.BYTES, Reason.MEMORY):
+            return True
+        if reason is Reason.AGE and buffer.mark_time is not None:
+            return time.monotonic() - buffer.mark_time < self._limits.interval_seconds
+        return False
 
     def _submit(self, runtime: StreamRuntime) -> None:
         """Send the stream's next batch if it has none in flight and a slot is free; else queue for a slot."""

@@ -49,7 +49,9 @@ def test_all_records_loaded_in_few_loads_and_every_state_echoed_with_counts():
             lines.append(stream_state("a", i))
     summary = run(writer, lines)
     assert len(loader.committed["a"]) == 5000
-    assert loader.calls == 5  # batch_size 1000: the STATEs every 100 records cause no extra loads
+    # batch_size 1000 with a STATE every 100 records: each size flush cuts at the last STATE (900 rows), so
+    # 5000 records take 6 loads; the STATEs themselves cause none.
+    assert loader.calls == 6
     assert len(output.states) == 50
     assert all(m["state"]["destinationStats"]["recordCount"] == 100 for m, _ in output.states)
     assert summary.records == 5000
@@ -205,3 +207,25 @@ def test_no_state_leaves_before_its_records_are_committed(events, batch_size, in
     if not failed:
         assert emitted == sorted(before), "a successful sync must echo every state"
         assert loader.committed_ids() == set(seen)
+
+
+def test_size_flush_cuts_at_the_last_state_so_it_can_leave_on_commit():
+    loader = RecordingLoader()
+    writer, output, _ = make_writer(loader, batch_size=10)
+    lines = (
+        [record("a", i) for i in range(8)] + [stream_state("a", 8)] + [record("a", i) for i in range(8, 12)]
+    )
+    run(writer, lines)
+    first, second = ([r["id"] for r in rows] for table, rows in loader.loads)
+    assert first == list(range(8))  # the 10th record triggered the flush; the cut fell at the STATE
+    assert second == list(range(8, 12))
+    ((message, committed),) = output.states
+    assert committed == {("a", i) for i in range(8)}  # released right after the first load
+
+
+def test_cut_is_not_aligned_when_the_state_holds_less_than_half_the_buffer():
+    loader = RecordingLoader()
+    writer, _, _ = make_writer(loader, batch_size=10)
+    lines = [record("a", 0), stream_state("a", 0)] + [record("a", i) for i in range(1, 10)]
+    run(writer, lines)
+    assert loader.calls == 1

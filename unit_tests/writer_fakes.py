@@ -54,6 +54,7 @@ class RecordingLoader:
         self.fail_when = fail_when
         self.committed: dict[str, list] = {}
         self.labels: list[str] = []
+        self.loads: list[tuple[str, list]] = []  # (table, rows) per committed load, in commit order
         self.calls = 0
         self._lock = threading.Lock()
 
@@ -66,6 +67,7 @@ class RecordingLoader:
             assert request.label not in self.labels, "a label was used for two different loads"
             self.labels.append(request.label)
             self.committed.setdefault(request.table, []).extend(rows)
+            self.loads.append((request.table, rows))
         return LoadResult(request.label, "Success", len(rows), 1, 0.0, "fake")
 
     def committed_ids(self) -> set:
