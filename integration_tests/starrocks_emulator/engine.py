@@ -485,6 +485,17 @@ class Engine:
                 for i, (tablet_id, version, version_count) in enumerate(tablets)
             ]
 
+    def too_many_versions_error(self, db: str, table: str) -> EmulatorError:
+        """The error a load gets past tablet_max_versions (fault `too_many_versions` uses it on demand)."""
+        with self.lock:
+            tablets = self.ledger.tablets(db, table) if (db, table) in self._metas else []
+        tablet_id = tablets[0][0] if tablets else 10001
+        count = max([t[2] for t in tablets] + [self.tablet_max_versions + 1])
+        return EmulatorError(
+            1064,
+            f"Too many versions. tablet_id: {tablet_id}, version_count: {count}, limit: {self.tablet_max_versions}",
+        )
+
     def compact(self) -> int:
         with self.lock:
             return self.ledger.compact()

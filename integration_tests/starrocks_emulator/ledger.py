@@ -62,10 +62,11 @@ class Ledger:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         con.execute(_DDL)
-        # A restart loses every open transaction, as StarRocks aborts a txn whose coordinator is gone.
+        # A restart aborts every running load, as StarRocks aborts a txn whose coordinator is gone; a
+        # PREPARED (pre-committed) transaction survives and can still be committed (transaction interface docs).
         con.execute(
-            f"UPDATE {SCHEMA}.loads SET state = ?, error_msg = 'emulator restarted' WHERE state IN (?, ?, ?)",
-            [FAILED_STATE, *RUNNING_STATES],
+            f"UPDATE {SCHEMA}.loads SET state = ?, error_msg = 'emulator restarted' WHERE state IN ('PREPARE', 'LOADING')",
+            [FAILED_STATE],
         )
 
     # ids

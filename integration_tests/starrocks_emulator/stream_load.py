@@ -161,6 +161,7 @@ class StagedLoad:
     load_bytes: int
     error_lines: list[str]
     temp_tables: list[str]
+    has_op: bool = False
 
     @property
     def loaded_rows(self) -> int:
@@ -363,6 +364,7 @@ def _type_rows(
         load_bytes=0,
         error_lines=error_lines,
         temp_tables=[src, typed],
+        has_op=op_expr is not None,
     )
 
 

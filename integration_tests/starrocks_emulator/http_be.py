@@ -1,0 +1,255 @@
+"""The BE HTTP port (StarRocks `be_http_port`, default 8040): performs Stream Loads.
+
+`PUT /api/{db}/{table}/_stream_load` with Basic auth: the BE begins the load's transaction under its label
+(a label held by a running or finished job answers `Label Already Exists` + `ExistingJobStatus`; only a
+failed label may be used again), reads the body, converts and filters rows, and commits them as ONE version
+of every tablet, or nothing. The answer carries every field of
+https://docs.starrocks.io/docs/sql-reference/sql-statements/loading_unloading/STREAM_LOAD/ ("Return value"):
+TxnId, Label, Status (Success | Publish Timeout | Label Already Exists | Fail), Message, NumberTotalRows,
+NumberLoadedRows, NumberFilteredRows, NumberUnselectedRows, LoadBytes, LoadTimeMs, BeginTxnTimeMs,
+StreamLoadPlanTimeMs, ReadDataTimeMs, WriteDataTimeMs, CommitAndPublishTimeMs and, when rows were filtered,
+ErrorURL. The transaction interface is served here too (transactions_http.py), as is the error log.
+Faults (faults.py) are applied here: http_500, cut_mid_body, slow_be, publish_timeout, commit_then_cut,
+label_running, too_many_versions.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from typing import Any
+
+from .catalog import EmulatorError
+from .http_base import EmulatorHandler
+from .ledger import LabelAlreadyExistsError
+from .stream_load import LoadFailure, LoadOptions, check_label, check_load_target, decode_body, stage_body
+from .transactions_http import handle_transaction_op
+
+STREAM_LOAD_PATH = re.compile(r"^/api/([^/]+)/([^/]+)/_stream_load$")
+TXN_PATH = re.compile(r"^/api/transaction/(begin|load|prepare|commit|rollback)$")
+PUBLISH_TIMEOUT_MESSAGE = "transaction commit successfully, BUT data will be visible later"
+
+
+class LoadTimes:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = time.perf_counter()
+
+    def ms(self, start: str | None, end: str) -> int:
+        begin = self.started if start is None else self.marks.get(start, self.started)
+        return max(0, int((self.marks.get(end, begin) - begin) * 1000))
+
+
+def load_answer(
+    txn_id: int,
+    label: str | None,
+    status: str,
+    message: str,
+    staged: Any = None,
+    times: LoadTimes | None = None,
+    load_bytes: int = 0,
+) -> dict[str, Any]:
+    times = times or LoadTimes()
+    times.mark("end")
+    answer: dict[str, Any] = {
+        "TxnId": txn_id,
+        "Label": label,
+        "Status": status,
+        "Message": message,
+        "NumberTotalRows": staged.total_rows if staged else 0,
+        "NumberLoadedRows": staged.loaded_rows if staged else 0,
+        "NumberFilteredRows": staged.filtered_rows if staged else 0,
+        "NumberUnselectedRows": staged.unselected_rows if staged else 0,
+        "LoadBytes": load_bytes,
+        "LoadTimeMs": times.ms(None, "end"),
+        "BeginTxnTimeMs": times.ms(None, "begin"),
+        "StreamLoadPlanTimeMs": 0,
+        "ReadDataTimeMs": times.ms("begin", "read"),
+        "WriteDataTimeMs": times.ms("read", "written"),
+        "CommitAndPublishTimeMs": times.ms("written", "committed"),
+    }
+    return answer
+
+
+class BEHandler(EmulatorHandler):
+    def do_PUT(self) -> None:  # noqa: N802 - http.server naming
+        path, _ = self.url
+        if match := STREAM_LOAD_PATH.match(path):
+            self.emulator.count("be_stream_load")
+            self.stream_load(match.group(1), match.group(2))
+        elif path == "/api/transaction/load":
+            self.emulator.count("be_txn_load")
+            handle_transaction_op(self, "load")
+        else:
+            self.drain_body()
+            self.send_json({"status": "FAILED", "msg": f"Not found: {self.path}"}, status=404)
+
+    def do_POST(self) -> None:  # noqa: N802
+        path, _ = self.url
+        if match := TXN_PATH.match(path):
+            handle_transaction_op(self, match.group(1))
+        else:
+            self.drain_body()
+            self.send_json({"status": "FAILED", "msg": f"Not found: {self.path}"}, status=404)
+
+    def do_GET(self) -> None:  # noqa: N802
+        path, _ = self.url
+        if path == "/api/_load_error_log":
+            self.emulator.count("error_log")
+            self.serve_error_log()
+        elif path == "/api/health":
+            self.serve_health()
+        else:
+            self.send_json({"status": "FAILED", "msg": f"Not found: {self.path}"}, status=404)
+
+    # ------------------------------------------------------------------ the Stream Load
+    def fail(self, message: str, label: str | None, txn_id: int = -1, **extra: Any) -> None:
+        self.drain_body()
+        self.send_json({**load_answer(txn_id, label, "Fail", message), **extra})
+
+    def stream_load(self, db: str, table: str) -> None:
+        emulator, engine, faults = self.emulator, self.emulator.engine, self.emulator.faults
+        times = LoadTimes()
+        user = self.require_auth()
+        if user is None:
+            return
+        if faults.take("http_500") is not None:
+            self.drain_body()
+            self.send_text("Internal Server Error", status=500)
+            return
+        try:
+            options = LoadOptions.from_headers(self.headers)
+            check_label(options.label)
+            meta = engine.table(db, table)
+            engine.check_privilege(user, "INSERT", db, table)
+            check_load_target(meta, options)
+        except (LoadFailure, EmulatorError) as exc:
+            self.fail(getattr(exc, "message", str(exc)), self.headers.get("label"))
+            return
+        label = options.label or str(uuid.uuid4())
+        try:
+            txn_id, label = engine.begin_load(db, label, table, "STREAM", user)
+        except LabelAlreadyExistsError as exc:
+            self.drain_body()
+            answer = load_answer(-1, label, "Label Already Exists", exc.message, times=times)
+            self.send_json({**answer, "ExistingJobStatus": exc.existing_job_status})
+            return
+        times.mark("begin")
+        if faults.take("cut_mid_body") is not None:
+            try:
+                self.read_body(limit=max(1, int(self.headers.get("Content-Length") or 2) // 2))
+            finally:
+                engine.abort(txn_id, "connection cut mid-body")
+                self.cut_connection("cut_mid_body")
+            return
+        try:
+            body = self.read_body()
+        except (ConnectionError, OSError, ValueError) as exc:
+            engine.abort(txn_id, f"failed to read the body: {exc}")
+            self.close_connection = True
+            return
+        times.mark("read")
+        if faults.take("too_many_versions") is not None:
+            message = engine.too_many_versions_error(db, table).message
+            engine.abort(txn_id, message)
+            self.send_json(load_answer(txn_id, label, "Fail", message, times=times, load_bytes=len(body)))
+            return
+        if (fault := faults.take("label_running")) is not None:
+            self.cut_connection("label_running")
+            threading.Thread(
+                target=self._commit_later,
+                args=(fault.seconds or 1.0, txn_id, db, table, options, body),
+                daemon=True,
+            ).start()
+            return
+        if (fault := faults.take("slow_be")) is not None:
+            time.sleep(fault.seconds or 1.0)
+        answer = run_load(emulator, txn_id, label, db, table, options, body, times)
+        if answer["Status"] == "Success":
+            if faults.take("commit_then_cut") is not None:
+                self.cut_connection("commit_then_cut")
+                return
+            if faults.take("publish_timeout") is not None:
+                answer.update(Status="Publish Timeout", Message=PUBLISH_TIMEOUT_MESSAGE)
+        try:
+            self.send_json(answer)
+        except OSError:
+            self.close_connection = True  # the client is gone; the load stays committed, as in StarRocks
+
+    def _commit_later(
+        self, delay: float, txn_id: int, db: str, table: str, options: LoadOptions, body: bytes
+    ) -> None:
+        time.sleep(delay)
+        run_load(self.emulator, txn_id, options.label, db, table, options, body, LoadTimes())
+
+
+def run_load(
+    emulator: Any,
+    txn_id: int,
+    label: str | None,
+    db: str,
+    table: str,
+    options: LoadOptions,
+    body: bytes,
+    times: LoadTimes,
+) -> dict[str, Any]:
+    """Decode, stage, filter and commit one Stream Load; returns the answer. The label is ABORTED on failure."""
+    engine = emulator.engine
+    staged = None
+    error_url = None
+    try:
+        data = decode_body(body, options.compression)
+        meta = engine.table(db, table)
+        with engine.lock:
+            staged = stage_body(engine.con, meta, options, data, emulator.spool_dir)
+            try:
+                if staged.filtered_rows:
+                    name = f"error_log_{uuid.uuid4().hex}"
+                    emulator.error_logs.put(name, staged.error_lines)
+                    error_url = (
+                        f"{emulator.scheme}://{emulator.advertised_host}:{emulator.be_http_port}"
+                        f"/api/_load_error_log?file={name}"
+                    )
+                times.mark("written")
+                try:
+                    staged.check_filter_ratio(options.max_filter_ratio)
+                except LoadFailure as exc:
+                    engine.abort(
+                        txn_id,
+                        str(exc),
+                        scan_rows=staged.total_rows,
+                        filtered_rows=staged.filtered_rows,
+                        tracking_url=error_url,
+                    )
+                    answer = load_answer(txn_id, label, "Fail", str(exc), staged, times, len(body))
+                    answer["ErrorURL"] = error_url
+                    return answer
+                engine.commit_staged(
+                    txn_id,
+                    meta,
+                    staged.relation,
+                    staged.columns,
+                    scan_rows=staged.total_rows,
+                    filtered_rows=staged.filtered_rows,
+                    unselected_rows=staged.unselected_rows,
+                    load_bytes=len(body),
+                    merge_condition=options.merge_condition,
+                    partial_update=options.partial_update,
+                    tracking_url=error_url,
+                )
+            finally:
+                staged.drop(engine.con)
+        times.mark("committed")
+    except (LoadFailure, EmulatorError) as exc:
+        message = getattr(exc, "message", str(exc))
+        engine.abort(txn_id, message)
+        return load_answer(txn_id, label, "Fail", message, staged, times, len(body))
+    answer = load_answer(txn_id, label, "Success", "OK", staged, times, len(body))
+    if error_url:
+        answer["ErrorURL"] = error_url
+    return answer
