@@ -28,6 +28,8 @@ class Batch:
     nbytes: int
     records: int  # records this batch accounts for (>= len(rows) when dedup merged some)
     received_through: int  # the stream's received-record count this batch completes
+    label: str = ""  # set by the writer before the batch is sent
+    commit: bool = True  # False: a chunk of a transaction that a later batch commits
 
     def body(self) -> bytes:
         """The Stream Load body: one JSON array (the load uses `strip_outer_array: true`)."""

@@ -120,9 +120,32 @@ def run_write(config: StarRocksConfig, catalog: ConfiguredAirbyteCatalog, stdin:
         targets = [tables.prepare(configured) for configured in catalog.streams]
         loader = StreamLoader(config)
         try:
-            Writer(config, targets, loader.load, tables, output).run(stdin)
+            send, transactions = _choose_send(config, loader)
+            Writer(config, targets, send, tables, output, transactions=transactions).run(stdin)
         finally:
             loader.close()
+
+
+def _choose_send(config: StarRocksConfig, loader: StreamLoader):  # noqa: ANN202
+    """Plain Stream Load, or the transaction interface when configured and offered by the server."""
+    from destination_starrocks.transaction_load import TransactionLoader
+    from destination_starrocks.writer import plain_stream_load
+
+    mode = config.transaction_stream_load
+    if mode != "never":
+        transactions = TransactionLoader(loader)
+        if transactions.supported():
+            logger.info("Using the Stream Load transaction interface (one commit per batch_size rows).")
+            return transactions.send, True
+        if mode == "always":
+            raise ConfigError(
+                "transaction_stream_load is 'always' but the server does not offer the Stream Load "
+                "transaction interface (StarRocks 2.4+). Use 'auto' or 'never'."
+            )
+        logger.info(
+            "The server does not offer the Stream Load transaction interface; using plain Stream Load."
+        )
+    return plain_stream_load(loader.load), False
 
 
 def check_connection(config: StarRocksConfig) -> None:

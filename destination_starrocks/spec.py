@@ -148,10 +148,13 @@ class StarRocksConfig(BaseModel):
         json_schema_extra=_ui(15),
     )
     transaction_stream_load: Literal["auto", "always", "never"] = Field(
-        "auto",
+        "never",
         title="Transaction Stream Load",
-        description="Send a table's buffer in chunks inside one transaction and commit once (one version): "
-        "'auto' uses it when the server offers it, 'always' requires it, 'never' uses plain Stream Load.",
+        description="Send a table's buffer in chunks of `batch_bytes` inside one transaction and commit every "
+        "`batch_size` rows (one version), so a commit can be far larger than the memory budget. 'auto' uses it "
+        "when the server offers it (StarRocks 2.4+), 'always' requires it, 'never' (default) uses plain Stream "
+        "Load, which retries a failed load in place; in a transaction a failed chunk aborts it and the sync "
+        "resumes from the last checkpoint.",
         json_schema_extra=_ui(16),
     )
     compression: Literal["none", "gzip", "lz4_frame"] = Field(

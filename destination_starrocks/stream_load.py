@@ -82,6 +82,7 @@ class StreamLoader:
 
     def __init__(self, config: StarRocksConfig) -> None:
         self._config = config
+        self.config = config
         scheme = "https" if config.ssl else "http"
         tls = tls_context(config)
         addresses = config.load_urls or [f"{config.host}:{config.http_port}"]
@@ -96,6 +97,29 @@ class StreamLoader:
             self._verify = _ca_file(config.ssl_ca_certificate)
         self._next_endpoint = 0
         self._base_headers = self._static_headers()
+
+    @property
+    def fe_endpoint(self) -> Endpoint:
+        return self._fe
+
+    @property
+    def fe_url(self) -> str:
+        return f"{self._fe.scheme}://{self._fe}"
+
+    @property
+    def session(self) -> requests.Session:
+        return self._session
+
+    @property
+    def verify(self) -> bool | str:
+        return self._verify
+
+    def load_headers(self, request: LoadRequest) -> dict[str, str]:
+        """Every header of a Stream Load of `request`: static ones, the table's extras, the label."""
+        return {**self._base_headers, **request.headers, "label": request.label}
+
+    def encode(self, body: bytes) -> bytes:
+        return _compress(body, self._config.compression)
 
     def _static_headers(self) -> dict[str, str]:
         config = self._config
@@ -116,8 +140,8 @@ class StreamLoader:
 
     def load(self, request: LoadRequest) -> LoadResult:
         started = time.monotonic()
-        headers = {**self._base_headers, **request.headers, "label": request.label}
-        body = _compress(request.body, self._config.compression)
+        headers = self.load_headers(request)
+        body = self.encode(request.body)
         path = f"/api/{_path_part(request.database)}/{_path_part(request.table)}/_stream_load"
         attempts = 0
         versions_waited = 0.0
@@ -135,7 +159,7 @@ class StreamLoader:
                 logger.warning("Stream Load %s attempt %d: %s", where, attempts, last_error)
                 if isinstance(exc, HopError) and exc.body_sent:
                     # The load may have committed before the connection broke: ask before sending again.
-                    state = self._settled_state(request.database, request.label)
+                    state = self.settled_state(request.database, request.label)
                     if state in COMMITTED_STATES:
                         return self._result(request, state, request.rows, attempts, started, endpoint)
                 self._rotate_endpoint()
@@ -199,7 +223,7 @@ class StreamLoader:
                 return self._result(
                     request, "Label Already Exists", request.rows, attempts, started, endpoint
                 )
-            state = self._settled_state(request.database, request.label)
+            state = self.settled_state(request.database, request.label)
             if state in COMMITTED_STATES:
                 return self._result(request, state, request.rows, attempts, started, endpoint)
             return "retry", f"label {request.label} exists in state {state or existing}; loading again"
@@ -243,7 +267,7 @@ class StreamLoader:
                 return value["state"].upper()
         return ""
 
-    def _settled_state(self, database: str, label: str) -> str:
+    def settled_state(self, database: str, label: str) -> str:
         """Poll the label until it is no longer in progress (or the wait runs out); "" if the FE can't say."""
         deadline = time.monotonic() + LABEL_WAIT_SECONDS
         while True:

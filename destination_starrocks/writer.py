@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any, Protocol
 
 import orjson
@@ -63,7 +63,13 @@ class Tables(Protocol):
     def finish(self, target: Any, complete: bool) -> None: ...
 
 
-LoadFn = Callable[[LoadRequest], LoadResult]
+# Sends one batch: a whole Stream Load (commit=True), or a chunk of the table's open transaction.
+SendFn = Callable[[LoadRequest, bool], LoadResult | None]
+
+
+def plain_stream_load(load: Callable[[LoadRequest], LoadResult]) -> SendFn:
+    """Plain Stream Load: every batch is its own transaction."""
+    return lambda request, commit: load(request)
 
 
 @dataclass
@@ -77,6 +83,13 @@ class StreamRuntime:
     finished: bool = False  # tables.finish() done
     loads: int = 0
     rows_loaded: int = 0
+    row_limit: int = 0  # rows that trigger a size flush (batch_size, less what an open transaction holds)
+    txn_number: int = 1  # transaction mode: the open transaction's number (part of its label)
+    txn_records: int = 0  # records in chunks of the open transaction
+    txn_oldest: float | None = None  # arrival of the open transaction's oldest record
+
+    def active(self) -> bool:
+        return not self.buffer.is_empty() or self.txn_records > 0
 
 
 @dataclass
@@ -95,19 +108,23 @@ class Writer:
         self,
         config: StarRocksConfig,
         targets: Iterable[Target],
-        load: LoadFn,
+        send: SendFn,
         tables: Tables,
         output: Output,
+        transactions: bool = False,
     ) -> None:
         self._config = config
         self._limits = FlushLimits.from_config(config)
-        self._load = load
+        self._send_fn = send
+        self._transactions = transactions
         self._tables = tables
         self._out = output
         self._streams: dict[StreamKey, StreamRuntime] = {}
         for target in targets:
             key = _key(*target.stream)
-            self._streams[key] = StreamRuntime(key, target, TableBuffer(key, target.dedup))
+            self._streams[key] = StreamRuntime(
+                key, target, TableBuffer(key, target.dedup), row_limit=config.batch_size
+            )
         self._ledger = CheckpointLedger(list(self._streams))
         self._pool = ThreadPoolExecutor(config.max_concurrent_loads, thread_name_prefix="stream-load")
         self._done: queue.SimpleQueue[tuple[StreamRuntime, Batch, Future]] = queue.SimpleQueue()
@@ -162,7 +179,6 @@ class Writer:
         loads = orjson.loads
         streams = self._streams
         received = self._ledger.received
-        batch_size = self._limits.batch_size
         batch_bytes = self._limits.batch_bytes
         line_no = self._line_no
         records = 0
@@ -198,9 +214,9 @@ class Writer:
                         buffer.add(shaper.shape(data, record.get("emitted_at") or 0))
                     received[key] += 1
                     records += 1
-                    if buffer.records >= batch_size or buffer.nbytes >= batch_bytes:
+                    if buffer.records >= runtime.row_limit or buffer.nbytes >= batch_bytes:
                         self._seal(
-                            runtime, flush_policy.size_reason(self._limits, buffer.records, buffer.nbytes)
+                            runtime, Reason.ROWS if buffer.records >= runtime.row_limit else Reason.BYTES
                         )
                 elif kind == "STATE":
                     self._on_state(message)
@@ -239,10 +255,10 @@ class Writer:
         """Between blocks of input: collect finished loads, run the timers and the memory budget."""
         self._drain()
         now = time.monotonic()
-        views = [self._view(r) for r in self._streams.values() if not r.buffer.is_empty()]
+        views = [self._view(r) for r in self._streams.values() if r.active()]
         for key in flush_policy.due_by_age(self._limits, views, now):
             self._seal(self._streams[key], Reason.AGE)
-        views = [self._view(r) for r in self._streams.values() if not r.buffer.is_empty()]
+        views = [self._view(r) for r in self._streams.values() if r.active()]
         for key in flush_policy.due_by_memory(self._limits, views, self._pending_bytes):
             self._seal(self._streams[key], Reason.MEMORY)
         # Backpressure: while sealed and in-flight batches alone fill the budget, wait for loads to finish.
@@ -253,7 +269,7 @@ class Writer:
             self._log_progress(now)
 
     def _wait_seconds(self) -> float:
-        views = [self._view(r) for r in self._streams.values() if not r.buffer.is_empty()]
+        views = [self._view(r) for r in self._streams.values() if r.active()]
         timer = flush_policy.seconds_until_next_age_flush(self._limits, views, time.monotonic())
         wait = IDLE_WAIT_SECONDS if timer is None else min(timer, IDLE_WAIT_SECONDS)
         if self._running:
@@ -263,21 +279,49 @@ class Writer:
     @staticmethod
     def _view(runtime: StreamRuntime) -> BufferView:
         buffer = runtime.buffer
-        return BufferView(runtime.key, buffer.row_count, buffer.memory_bytes, buffer.oldest)
+        oldest = buffer.oldest
+        if runtime.txn_oldest is not None:
+            oldest = runtime.txn_oldest if oldest is None else min(oldest, runtime.txn_oldest)
+        return BufferView(runtime.key, buffer.row_count, buffer.memory_bytes, oldest)
 
     # ---- loads ----------------------------------------------------------------------------------------
 
     def _seal(self, runtime: StreamRuntime, reason: Reason | None) -> None:
-        if runtime.buffer.is_empty():
-            return
         buffer = runtime.buffer
+        commit = True
+        if self._transactions and reason in (Reason.BYTES, Reason.MEMORY):
+            # A chunk of the open transaction, unless the transaction has reached batch_size rows.
+            commit = runtime.txn_records + buffer.records >= self._limits.batch_size
+        if buffer.is_empty() and not (commit and runtime.txn_records):
+            return
+        oldest = buffer.oldest
         received = self._ledger.received[runtime.key]
-        if self._aligns(buffer, reason):
+        if not self._transactions and self._aligns(buffer, reason):
             batch = buffer.seal_at_state(received)
         else:
             batch = buffer.seal(received)
+        target = runtime.target
+        number = runtime.txn_number if self._transactions else batch.seq
+        label = batch_label(
+            self._config.label_prefix, target.database, target.load_table, self._run_token, number
+        )
+        batch = replace(batch, label=label, commit=commit)
+        if self._transactions:
+            if commit:
+                runtime.txn_number += 1
+                runtime.txn_records, runtime.txn_oldest = 0, None
+            else:
+                runtime.txn_records += batch.records
+                if runtime.txn_oldest is None:
+                    runtime.txn_oldest = oldest
+            runtime.row_limit = self._limits.batch_size - runtime.txn_records
         logger.debug(
-            "Flushing %s: %d rows, %d bytes (%s)", _name(runtime.key), len(batch.rows), batch.nbytes, reason
+            "Sealed %s for %s: %d rows, %d bytes (%s)",
+            "a load" if commit else "a transaction chunk",
+            _name(runtime.key),
+            len(batch.rows),
+            batch.nbytes,
+            reason,
         )
         runtime.waiting.append(batch)
         self._pending_bytes += batch.memory_bytes
@@ -303,18 +347,15 @@ class Writer:
         batch = runtime.waiting.popleft()
         runtime.inflight = batch
         self._running += 1
-        target = runtime.target
-        request_label = batch_label(
-            self._config.label_prefix, target.database, target.load_table, self._run_token, batch.seq
-        )
-        future = self._pool.submit(self._send, target, batch, request_label)
+        future = self._pool.submit(self._send, runtime.target, batch)
         future.add_done_callback(lambda f, r=runtime, b=batch: self._done.put((r, b, f)))
 
-    def _send(self, target: Target, batch: Batch, label: str) -> LoadResult:
+    def _send(self, target: Target, batch: Batch) -> LoadResult | None:
+        body = batch.body() if batch.rows else b""
         request = LoadRequest(
-            target.database, target.load_table, label, batch.body(), len(batch.rows), dict(target.headers)
+            target.database, target.load_table, batch.label, body, len(batch.rows), target.headers
         )
-        return self._load(request)
+        return self._send_fn(request, batch.commit)
 
     def _drain(self, wait: str = "none") -> None:
         """Handle finished loads: "none" only those already done, "one" block for at least one,
@@ -341,7 +382,9 @@ class Writer:
                 while self._slot_queue and self._running < self._config.max_concurrent_loads:
                     self._submit(self._slot_queue.popleft())
 
-    def _committed(self, runtime: StreamRuntime, batch: Batch, result: LoadResult) -> None:
+    def _committed(self, runtime: StreamRuntime, batch: Batch, result: LoadResult | None) -> None:
+        if not batch.commit or result is None:
+            return  # a transaction chunk: nothing is committed until its transaction is
         self._ledger.batch_committed(runtime.key, batch.received_through)
         runtime.loads += 1
         runtime.rows_loaded += len(batch.rows)

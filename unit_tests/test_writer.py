@@ -26,12 +26,12 @@ from unit_tests.writer_fakes import (
 STREAMS = ["a", "b", "c"]
 
 
-def make_writer(loader, targets=None, **config):  # noqa: ANN001
+def make_writer(loader, targets=None, transactions=False, **config):  # noqa: ANN001
     settings_ = {"host": "h", "flush_interval_seconds": 60, **config}
     targets = targets or [FakeTarget((None, s)) for s in STREAMS]
     output = SnapshottingOutput(loader)
     tables = FinishRecorder()
-    writer = Writer(StarRocksConfig(**settings_), targets, loader, tables, output)
+    writer = Writer(StarRocksConfig(**settings_), targets, loader, tables, output, transactions=transactions)
     return writer, output, tables
 
 
@@ -174,10 +174,19 @@ events = st.lists(
     batch_size=st.integers(1, 7),
     interval=st.sampled_from([0, 60]),
     fail_at=st.one_of(st.none(), st.integers(1, 12)),
+    transactions=st.booleans(),
 )
-def test_no_state_leaves_before_its_records_are_committed(events, batch_size, interval, fail_at):
+def test_no_state_leaves_before_its_records_are_committed(
+    events, batch_size, interval, fail_at, transactions
+):
     loader = RecordingLoader(fail_when=(lambda r, rows: loader.calls == fail_at) if fail_at else None)
-    writer, output, _ = make_writer(loader, batch_size=batch_size, flush_interval_seconds=interval)
+    writer, output, _ = make_writer(
+        loader,
+        batch_size=batch_size,
+        flush_interval_seconds=interval,
+        transactions=transactions,
+        batch_bytes=1024,
+    )
     lines, before = [], {}  # state value -> set of record ids it covers
     seen: list[tuple[str, int]] = []
     for n, (kind, stream) in enumerate(events):
@@ -229,3 +238,33 @@ def test_cut_is_not_aligned_when_the_state_holds_less_than_half_the_buffer():
     lines = [record("a", 0), stream_state("a", 0)] + [record("a", i) for i in range(1, 10)]
     run(writer, lines)
     assert loader.calls == 1
+
+
+def test_transaction_mode_sends_chunks_and_commits_once_per_batch_size():
+    loader = RecordingLoader()
+    writer, output, _ = make_writer(
+        loader, transactions=True, batch_size=3000, batch_bytes=1024, max_buffer_memory_mb=8
+    )
+    lines = []
+    for i in range(6000):
+        lines.append(record("a", i, pad="y" * 50))
+        if i % 500 == 499:
+            lines.append(stream_state("a", i))
+    run(writer, lines)
+    assert [len(rows) for _, rows in loader.loads] == [3000, 3000]  # two commits, i.e. two versions
+    assert loader.calls > 100  # ~70-byte rows in 1 KiB chunks: many chunks per commit
+    assert len(output.states) == 12
+    for message, committed in output.states:
+        value = message["state"]["stream"]["stream_state"]["v"]
+        assert {("a", i) for i in range(value + 1)} <= committed
+
+
+def test_transaction_mode_failed_chunk_releases_no_later_state():
+    loader = RecordingLoader(fail_when=lambda request, rows: loader.calls == 5)
+    writer, output, _ = make_writer(loader, transactions=True, batch_size=10**6, batch_bytes=1024)
+    lines = [record("a", 0), stream_state("a", 0)] + [record("a", i, pad="z" * 100) for i in range(1, 200)]
+    lines.append(stream_state("a", 200))
+    with pytest.raises(LoadFailedError):
+        run(writer, lines)
+    assert output.states == []  # state 0 was in the same open transaction as the failed chunk
+    assert loader.committed == {}

@@ -55,16 +55,24 @@ class RecordingLoader:
         self.committed: dict[str, list] = {}
         self.labels: list[str] = []
         self.loads: list[tuple[str, list]] = []  # (table, rows) per committed load, in commit order
+        self.open_transactions: dict[str, list] = {}  # label -> rows of chunks not yet committed
         self.calls = 0
         self._lock = threading.Lock()
 
-    def __call__(self, request: LoadRequest) -> LoadResult:
+    def __call__(self, request: LoadRequest, commit: bool = True) -> LoadResult | None:
+        """A plain Stream Load (commit=True, no chunks before it) or a transaction chunk / commit."""
         with self._lock:
             self.calls += 1
-            rows = orjson.loads(request.body)
+            rows = orjson.loads(request.body) if request.body else []
             if self.fail_when is not None and self.fail_when(request, rows):
+                self.open_transactions.pop(request.label, None)
                 raise LoadFailedError(f"injected failure for {request.label}")
             assert request.label not in self.labels, "a label was used for two different loads"
+            pending = self.open_transactions.setdefault(request.label, [])
+            pending.extend(rows)
+            if not commit:
+                return None
+            rows = self.open_transactions.pop(request.label)
             self.labels.append(request.label)
             self.committed.setdefault(request.table, []).extend(rows)
             self.loads.append((request.table, rows))
