@@ -25,7 +25,16 @@ from typing import Any
 
 import duckdb
 
-from .catalog import Column, EmulatorError, TableMeta, duckdb_type, quote_ident, quote_literal
+from .catalog import (
+    Column,
+    EmulatorError,
+    TableMeta,
+    duckdb_type,
+    parse_type,
+    quote_ident,
+    quote_literal,
+    varchar_length,
+)
 from .ledger import SCHEMA, LabelAlreadyExistsError, Ledger, now
 from .privileges_store import PrivilegeStore
 
@@ -51,6 +60,27 @@ def _column_ddl(column: Column) -> str:
     if not column.nullable:
         parts.append("NOT NULL")
     return " ".join(parts)
+
+
+_INT_ORDER = ["TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "LARGEINT"]
+
+
+def _is_widening(old: str, new: str) -> bool:
+    """True when every value of `old` fits `new` (the schema changes StarRocks allows without loss)."""
+    old_base, old_a, old_b = parse_type(old)
+    new_base, new_a, new_b = parse_type(new)
+    old_len, new_len = varchar_length(old), varchar_length(new)
+    if old_len is not None and new_len is not None:
+        return new_len >= old_len
+    if old_base in _INT_ORDER and new_base in _INT_ORDER:
+        rank = {name: i for i, name in enumerate(_INT_ORDER)}
+        rank["INTEGER"] = rank["INT"]
+        return rank[new_base] >= rank[old_base]
+    if old_base.startswith("DECIMAL") and new_base.startswith("DECIMAL"):
+        return (new_b or 0) == (old_b or 0) and (new_a or 38) >= (old_a or 38)
+    if (old_base, new_base) == ("FLOAT", "DOUBLE"):
+        return True
+    return duckdb_type(old) == duckdb_type(new)
 
 
 class Engine:
@@ -219,6 +249,42 @@ class Engine:
             if column.name in meta.key_columns:
                 raise EmulatorError(1064, f"Can not drop key column in primary data model table: {name}")
             self._rewrite_columns(meta, [c for c in meta.columns if c is not column])
+
+    def modify_column(self, db: str, table: str, column: Column) -> None:
+        """`ALTER TABLE ... MODIFY COLUMN`: widening only (longer VARCHAR, wider integer, more DECIMAL precision).
+
+        StarRocks refuses a narrowing schema change ("Cannot shorten string length", SchemaChangeHandler).
+        """
+        with self.lock:
+            meta = self.table(db, table)
+            old = self._column(meta, column.name)
+            if not _is_widening(old.type, column.type):
+                message = (
+                    "Cannot shorten string length"
+                    if old.type.upper().startswith(("VARCHAR", "CHAR"))
+                    else (f"Can not change {old.type} to {column.type}")
+                )
+                raise EmulatorError(1064, message)
+            self.con.begin()
+            try:
+                self.con.execute(
+                    f"ALTER TABLE {_qualified(db, meta.name)} ALTER COLUMN {quote_ident(old.name)} "
+                    f"TYPE {duckdb_type(column.type)}"
+                )
+                meta.columns = [
+                    Column(
+                        old.name, column.type, column.nullable, column.default, column.comment or old.comment
+                    )
+                    if c is old
+                    else c
+                    for c in meta.columns
+                ]
+                self._save_meta(meta)
+                self.con.commit()
+            except BaseException:
+                self.con.rollback()
+                self._reload_catalog()
+                raise
 
     def _rewrite_columns(self, meta: TableMeta, columns: list[Column], added: Column | None = None) -> None:
         """Schema change: rebuild the DuckDB table in the new column order (DuckDB has no ADD COLUMN AFTER)."""

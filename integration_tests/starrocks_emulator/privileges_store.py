@@ -3,7 +3,7 @@
 Enough of StarRocks' RBAC to test a user who may read but not create or load: `root` holds every privilege;
 other users hold what was granted to them, globally (db None), on a database (table None) or on one table.
 Denials answer StarRocks 3.x's message ("Access denied; you need (at least one of) the X privilege(s) on
-TABLE t for this operation..."), fe `ErrorCode.ERR_ACCESS_DENIED` (1227) — see
+TABLE t for this operation..."), fe `ErrorCode.ERR_ACCESS_DENIED` (5203 in 3.3+) — see
 https://docs.starrocks.io/docs/administration/user_privs/privilege_overview/ and
 fe/fe-core/src/main/java/com/starrocks/common/ErrorCode.java. Storage: `_emulator.users` / `_emulator.grants`.
 """
@@ -72,9 +72,9 @@ class PrivilegeStore:
         else:
             target = f"TABLE {table}"
         raise EmulatorError(
-            1227,
+            5203,
             f"Access denied; you need (at least one of) the {privilege} privilege(s) on {target} for this "
             "operation. Please ask the admin to grant permission(s) or try activating existing roles using "
-            "<set [default] role>. Current role(s): NONE. Inactivated role(s): NONE.",
+            "<set [default] role>. Current role(s): NULL. Inactivated role(s): NULL.",
             "42000",
         )
