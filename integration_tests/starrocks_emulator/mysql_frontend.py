@@ -24,8 +24,10 @@ import json
 import logging
 import re
 import ssl
+import threading
 from typing import Any
 
+import mysql_mimic.server
 from mysql_mimic import MysqlServer, ResultColumn, Session
 from mysql_mimic.auth import (
     AuthInfo,
@@ -37,6 +39,7 @@ from mysql_mimic.auth import (
     User,
 )
 from mysql_mimic.errors import SQLSTATES, MysqlError
+from mysql_mimic.stream import MysqlStream
 from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables, VariableSchema
 
@@ -75,6 +78,57 @@ STARROCKS_VARIABLES = {**SYSTEM_VARIABLES, **_EXTRA_VARIABLES}
 _PASSWORD_IN_SQL = re.compile(
     r"(IDENTIFIED\s+(?:WITH\s+\w+\s+)?(?:BY|AS)\s+(?:PASSWORD\s+)?)'[^']*'", re.IGNORECASE
 )
+
+
+class TlsSafeStream:
+    """mysql-mimic's stream (wrapped: it is a compiled class) whose TLS upgrade keeps the bytes the client sent
+    right after its SSLRequest.
+
+    A MySQL client starts the TLS handshake without waiting for an answer to SSLRequest, so its ClientHello is often
+    already in the StreamReader's buffer when the upgrade starts; asyncio's `loop.start_tls` never sees those bytes
+    and the handshake stalls. Here the buffered bytes are handed to the TLS protocol once it is attached.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._stream = MysqlStream(reader, writer)
+        self.reader, self.writer = reader, writer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    async def start_tls(self, ssl: ssl.SSLContext) -> None:
+        from asyncio import sslproto
+
+        loop = asyncio.get_running_loop()
+        transport = self.writer.transport
+        leftover = bytes(self.reader._buffer)  # type: ignore[attr-defined]
+        self.reader._buffer.clear()  # type: ignore[attr-defined]
+        waiter = loop.create_future()
+        tls = sslproto.SSLProtocol(
+            loop, transport.get_protocol(), ssl, waiter, server_side=True, call_connection_made=False
+        )
+        transport.pause_reading()
+        transport.set_protocol(tls)
+        loop.call_soon(tls.connection_made, transport)
+        if leftover:
+            loop.call_soon(self._feed, tls, leftover)
+        loop.call_soon(transport.resume_reading)
+        await waiter
+        self.writer._transport = tls._app_transport  # type: ignore[attr-defined]
+        self.reader._transport = tls._app_transport  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _feed(tls: Any, data: bytes) -> None:
+        buffer = tls.get_buffer(len(data))
+        size = min(len(buffer), len(data))
+        buffer[:size] = data[:size]
+        tls.buffer_updated(size)
+        if size < len(data):
+            TlsSafeStream._feed(tls, data[size:])
+
+
+# MysqlServer builds its streams by this name; every connection of the emulator uses the TLS-safe stream.
+mysql_mimic.server.MysqlStream = TlsSafeStream  # type: ignore[misc]
 
 
 class StarRocksVariables(SessionVariables):
@@ -232,3 +286,34 @@ async def serve_mysql(
     await server.start_server(host=host, port=port)
     log.info("query port listening on %s:%d%s", host, port, " (TLS)" if ssl_context else "")
     return server
+
+
+class QueryPortThread:
+    """The query port on an event loop of its own thread: for tests and for embedding without the CLI."""
+
+    def __init__(
+        self, engine: Any, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        self.engine, self.host, self.port, self.ssl_context = engine, host, port, ssl_context
+        self._loop = asyncio.new_event_loop()
+        self._server: MysqlServer | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="query-port", daemon=True)
+
+    def start(self) -> QueryPortThread:
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(
+            serve_mysql(self.engine, self.host, self.port, self.ssl_context), self._loop
+        )
+        self._server = future.result(timeout=10)
+        self.port = self._server.sockets()[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+                await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
