@@ -201,3 +201,27 @@ def test_bad_sql_answers_1064_syntax_error(sr: SqlTarget) -> None:
     code, message = err.value.args
     assert code == 1064
     assert message.startswith("Getting syntax error")
+
+
+def test_modify_column_widens_a_varchar(sr: SqlTarget, db: str) -> None:
+    run(sr, db, PK_TABLE, "INSERT INTO t (id, name) VALUES (1, 'short')")
+    run(sr, db, "ALTER TABLE t MODIFY COLUMN name VARCHAR(200)")
+    if sr.emulator is None:  # a real StarRocks runs the schema change asynchronously
+        pytest.skip("schema change job is asynchronous on a real StarRocks")
+    assert {r[0]: r[1] for r in run(sr, db, "DESC t")}["name"].upper() == "VARCHAR(200)"
+    assert run(sr, db, "SELECT name FROM t") == [("short",)]
+
+
+def test_use_unknown_database_answers_unknown_database(sr: SqlTarget) -> None:
+    with pytest.raises(pymysql.err.MySQLError) as err:
+        run(sr, None, f"USE `{unique_name('missing')}`")
+    assert "Unknown database" in err.value.args[1]
+
+
+def test_expression_columns_are_labelled_with_their_starrocks_text(sr: SqlTarget, db: str) -> None:
+    run(sr, db, PK_TABLE, "INSERT INTO t (id, doc) VALUES (1, parse_json('{\"n\": 1}'))")
+    with sr.connect(db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), get_json_int(doc, '$.n') FROM t GROUP BY doc")
+        labels = [d[0] for d in cur.description]
+    assert labels[0] == "count(*)"
+    assert labels[1].startswith("get_json_int(")

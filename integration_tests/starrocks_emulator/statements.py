@@ -195,14 +195,17 @@ class StatementRunner:
     def _fold_builtins(self, st: exp.Expression) -> exp.Expression:
         st = st.copy()
         if isinstance(st, exp.Select):
+            # StarRocks labels an unaliased expression column with its SQL text (`count(*)`, `@@version_comment`);
+            # label before translating so DuckDB's spelling (json_extract_string ...) never reaches the client.
             for projection in list(st.expressions):
-                if isinstance(projection, exp.Alias) or projection.find(exp.Column) is not None:
+                if isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
                     continue
-                label = projection.sql("starrocks").replace(
-                    f"{_CURRENT_VERSION_FN.upper()}()", "current_version()"
+                label = projection.sql("starrocks", normalize_functions="lower")
+                label = re.sub(rf"(?i){_CURRENT_VERSION_FN}\(\)", "\x00", label)
+                label = re.sub(r"(?i)\bcurrent_version\(\)", "version()", label).replace(
+                    "\x00", "current_version()"
                 )
-                if any(self._builtin(n) is not None for n in projection.walk()):
-                    projection.replace(exp.alias_(projection.copy(), label, quoted=True))
+                projection.replace(exp.alias_(projection.copy(), label, quoted=True))
 
         def fold(node: exp.Expression) -> exp.Expression:
             return self._builtin(node) or node
