@@ -57,6 +57,8 @@ JSON_SCHEMA: dict[str, Any] = {
     },
 }
 
+NESTED_FIELDS = ("address", "tags")
+
 # StarRocks column types of the same fields, for the baselines that create their own table.
 STARROCKS_COLUMNS: list[tuple[str, str]] = [
     ("id", "BIGINT"),
@@ -246,11 +248,22 @@ def configured_catalog(shape: WorkloadShape, generation_id: int = 1) -> dict[str
     return {"streams": streams}
 
 
-def write_singer_input(airbyte_input: Path, path: Path, max_records: int | None = None) -> int:
+def _nested_as_text_schema() -> dict[str, Any]:
+    properties = dict(JSON_SCHEMA["properties"])
+    for name in NESTED_FIELDS:
+        properties[name] = {"type": ["null", "string"]}
+    return {**JSON_SCHEMA, "properties": properties}
+
+
+def write_singer_input(
+    airbyte_input: Path, path: Path, max_records: int | None = None, nested_as_text: bool = False
+) -> int:
     """Turn Airbyte input lines into Singer SCHEMA/RECORD/STATE messages for the peer; return records written.
 
-    One SCHEMA per stream before its first record; Singer STATE carries a bookmark per stream.
+    One SCHEMA per stream before its first record; Singer STATE carries a bookmark. `nested_as_text` sends the
+    object and array fields as JSON text (declared as strings), for a peer that cannot bind nested values.
     """
+    schema_of_stream = _nested_as_text_schema() if nested_as_text else JSON_SCHEMA
     seen: set[str] = set()
     records = 0
     with open(airbyte_input, "rb") as src, open(path, "wb", buffering=1 << 20) as out:
@@ -266,13 +279,16 @@ def write_singer_input(airbyte_input: Path, path: Path, max_records: int | None 
                     schema = {
                         "type": "SCHEMA",
                         "stream": stream,
-                        "schema": JSON_SCHEMA,
-                        "key_properties": ["id"],
+                        "schema": schema_of_stream,
+                        "key_properties": [],
                     }
                     out.write(orjson.dumps(schema) + b"\n")
-                out.write(
-                    orjson.dumps({"type": "RECORD", "stream": stream, "record": record["data"]}) + b"\n"
-                )
+                data = record["data"]
+                if nested_as_text:
+                    for name in NESTED_FIELDS:
+                        if data.get(name) is not None:
+                            data[name] = orjson.dumps(data[name]).decode()
+                out.write(orjson.dumps({"type": "RECORD", "stream": stream, "record": data}) + b"\n")
                 records += 1
             elif message["type"] == "STATE" and records:
                 out.write(

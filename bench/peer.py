@@ -46,10 +46,14 @@ def _peer_version(env: Path) -> str:
     return result.stdout.strip() or "unknown"
 
 
-def ensure_peer_env(env: Path = PEER_ENV) -> tuple[Path, str]:
+def ensure_peer_env(env: Path = PEER_ENV, install: bool = True) -> tuple[Path, str]:
     """Install the peer into its own venv unless it is there; return (executable, installed version)."""
     executable = peer_executable(env)
     if not executable.exists():
+        if not install:
+            raise PeerUnavailable(
+                f"{executable} is not installed and installing was turned off (--no-install)"
+            )
         base_python = getattr(sys, "_base_executable", sys.executable)
         steps = [
             [base_python, "-m", "venv", str(env)],

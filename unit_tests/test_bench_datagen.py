@@ -92,3 +92,15 @@ def test_singer_input_has_schema_first_and_the_same_record_data(tmp_path: Path) 
     airbyte_records = [m["record"]["data"] for m in _lines(tmp_path / "in.jsonl") if m["type"] == "RECORD"]
     assert singer_records == airbyte_records[:250]
     assert singer[-1]["type"] == "STATE"
+
+
+def test_singer_input_can_send_nested_fields_as_json_text(tmp_path: Path) -> None:
+    datagen.write_airbyte_input(WorkloadShape("bulk", 20), tmp_path / "in.jsonl")
+    datagen.write_singer_input(tmp_path / "in.jsonl", tmp_path / "singer.jsonl", nested_as_text=True)
+    singer = _lines(tmp_path / "singer.jsonl")
+    assert singer[0]["schema"]["properties"]["address"] == {"type": ["null", "string"]}
+    first = singer[1]["record"]
+    original = next(m for m in _lines(tmp_path / "in.jsonl") if m["type"] == "RECORD")["record"]["data"]
+    assert isinstance(first["address"], str) and orjson.loads(first["address"]) == original["address"]
+    assert orjson.loads(first["tags"]) == original["tags"]
+    assert first["name"] == original["name"]
