@@ -38,6 +38,8 @@ from destination_starrocks.type_mapping import (
     JSON,
     JSON_MAX_BYTES,
     NULLED,
+    STRING,
+    TIME,
     Change,
     SrType,
     coercer,
@@ -99,7 +101,7 @@ class RowShaper:
         self._key_plans = [key_plans[path] for path in self.primary_key if path in key_plans]
         self._cursor_coerce = None
         if self.cursor and self.cursor_type is not None:
-            self._cursor_fast, self._cursor_coerce = coercer(self.cursor_type)
+            self._cursor_coerce = coercer(self.cursor_type)[1]
 
     def shape(self, data: dict, emitted_at_ms: int, meta_changes: list | None = None) -> bytes:
         return self._shape(data, emitted_at_ms, meta_changes)
@@ -110,8 +112,8 @@ class RowShaper:
         values = []
         for plan in self._key_plans:
             value = _dig(data, plan.path)
-            fast, coerce = coercer(plan.sr_type, plan.field_kind)
-            if value is not None and value is not _MISSING and type(value) not in fast:
+            coerce = coercer(plan.sr_type, plan.field_kind)[1]
+            if value is not None and value is not _MISSING:
                 try:
                     value = coerce(value)
                 except Change as change:
@@ -127,8 +129,6 @@ class RowShaper:
         value = _dig(data, self.cursor)
         if value is None or value is _MISSING:
             return None
-        if type(value) in self._cursor_fast:
-            return value
         try:
             return self._cursor_coerce(value)
         except Change:
@@ -188,7 +188,7 @@ class _Runtime:
         try:
             out = orjson.dumps(row)
         except orjson.JSONEncodeError:  # an integer beyond 64 bits inside a JSON value: rare, stdlib copes
-            out = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+            out = self._stdlib_dumps(row, changes, meta_changes)
         if len(out) > JSON_MAX_BYTES and self.json_columns:
             out = self._shrink(row, changes, meta_changes)
         return out
@@ -201,7 +201,10 @@ class _Runtime:
                 row[column] = None
                 change = Change(None, NULLED, FIELD_SIZE_LIMITATION)
                 changes = _note(changes, field_name, change, None)
-        row["_airbyte_meta"] = self.meta_with(changes, meta_changes)
+        return self._stdlib_dumps(row, changes, meta_changes)
+
+    def _stdlib_dumps(self, row: dict, changes: list | None, meta_changes: list | None) -> bytes:
+        row["_airbyte_meta"] = self.meta_with(changes, meta_changes)  # not the orjson.Fragment
         return json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
@@ -269,9 +272,13 @@ def _field_code(index: int, plan: FieldPlan, namespace: dict, in_place: bool) ->
         code += ["    if v is None:", f"        raise key_error(STREAM, {name}, None)"]
     if object in fast:  # JSON: loaded as is
         return code if in_place else [*code, f"    {store}"]
-    if fast:
+    if fast == (int,):
+        # Integers: orjson decodes up to 2**64 - 1, past BIGINT; a narrower existing column is narrower still.
+        namespace[f"LO{index}"], namespace[f"HI{index}"] = plan.sr_type.low, plan.sr_type.high
+        test = f"type(v) is not int or not LO{index} <= v <= HI{index}"
+    elif fast:
         test = " and ".join(f"type(v) is not {t.__name__}" for t in fast)
-    elif plan.sr_type.kind == "STRING":
+    elif plan.sr_type.kind == STRING and plan.field_kind != TIME:
         # Strings only need work when they could be too long (4 bytes per character at most).
         test = f"type(v) is not str or len(v) > {plan.sr_type.length // 4}"
     else:

@@ -305,6 +305,8 @@ def _decimal(precision: int, scale: int) -> Coerce:
 
 
 def _boolean(value: Any) -> bool:
+    if type(value) is bool:
+        return value
     if type(value) is str and value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise Change(None, NULLED, SERIALIZATION_ERROR)
