@@ -28,13 +28,22 @@ class StreamLoadClient:
         self.base = f"{scheme}://{host}:{http_port}"
         self.auth = (user, password)
         self.session = requests.Session()
-        self.session.verify = verify
+        self.verify = (
+            verify  # passed on every call: REQUESTS_CA_BUNDLE would otherwise override Session.verify
+        )
 
     def _follow(
         self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float, redirects: int = 3
     ) -> requests.Response:
         response = self.session.request(
-            method, url, data=body, headers=headers, auth=self.auth, allow_redirects=False, timeout=timeout
+            method,
+            url,
+            data=body,
+            headers=headers,
+            auth=self.auth,
+            verify=self.verify,
+            allow_redirects=False,
+            timeout=timeout,
         )
         if response.status_code == 307 and redirects > 0:
             return self._follow(method, response.headers["Location"], body, headers, timeout, redirects - 1)
@@ -75,6 +84,7 @@ class StreamLoadClient:
             f"{self.base}/api/{db}/get_load_state",
             params={"label": label},
             auth=self.auth,
+            verify=self.verify,
             timeout=DEFAULT_TIMEOUT_S,
         )
         response.raise_for_status()
