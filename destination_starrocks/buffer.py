@@ -1,8 +1,12 @@
 """Per-stream buffers of already-serialised rows, with row and byte accounting.
 
-A record is serialised once (by the stream's RowShaper) and its bytes sit here until the flush policy seals
-the buffer into a `Batch`; a batch's body is the rows joined into one JSON array, built once, right before it
-is sent. Dedup (Primary Key) streams keep one row per key: the row with the largest cursor, the later record
+A record is serialised once (by the stream's RowShaper) and appended to its stream's buffer, which *is* the
+next Stream Load body: one growing JSON array in a bytearray (the load sends `strip_outer_array: true`).
+Keeping each row as its own bytes object costs more than parsing the JSON (an allocation per row that stays
+alive until the load); appending into one buffer costs a memcpy, and sealing hands the buffer over without
+copying it.
+
+Dedup (Primary Key) streams keep one row per key instead: the row with the largest cursor, the later record
 on ties, so "within one load, the last record per key wins" and an out-of-order older record in the same
 batch cannot replace a newer one (StarRocks' `merge_condition` guards across loads).
 """
@@ -14,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 StreamKey = tuple[str | None, str]
-# Per-row overhead counted against the memory budget beyond the row's bytes (list slot, bytes header).
-ROW_OVERHEAD_BYTES = 40
+# Per-row overhead of a dedup buffer beyond the row's bytes (dict entry, tuple, bytes header).
+KEYED_ROW_OVERHEAD_BYTES = 120
+COMMA, OPEN, CLOSE = 44, b"[", 93
 
 
 @dataclass(frozen=True)
@@ -23,44 +28,47 @@ class Batch:
     """A sealed buffer: the unit of one Stream Load (one label, one transaction, one version)."""
 
     stream: StreamKey
-    seq: int  # 1, 2, ... per stream and run: part of the label
-    rows: list[bytes]
-    nbytes: int
-    records: int  # records this batch accounts for (>= len(rows) when dedup merged some)
+    seq: int  # 1, 2, ... per stream and run
+    body: bytes | bytearray  # a JSON array of rows, ready to send
+    row_count: int
+    records: int  # records this batch accounts for (>= row_count when dedup merged some)
     received_through: int  # the stream's received-record count this batch completes
     label: str = ""  # set by the writer before the batch is sent
     commit: bool = True  # False: a chunk of a transaction that a later batch commits
 
-    def body(self) -> bytes:
-        """The Stream Load body: one JSON array (the load uses `strip_outer_array: true`)."""
-        return b"[" + b",".join(self.rows) + b"]"
+    @property
+    def nbytes(self) -> int:
+        return len(self.body)
 
     @property
     def memory_bytes(self) -> int:
-        return self.nbytes + ROW_OVERHEAD_BYTES * len(self.rows)
+        return len(self.body)
 
 
 class TableBuffer:
     """Rows waiting for one stream's next load."""
 
-    __slots__ = ("stream", "rows", "nbytes", "records", "oldest", "_keyed", "_seq", "_mark")
+    __slots__ = ("stream", "data", "rows", "records", "oldest", "_keyed", "_keyed_bytes", "_seq", "_mark")
 
     def __init__(self, stream: StreamKey, dedup: bool) -> None:
         self.stream = stream
-        self.rows: list[bytes] = []
-        self.nbytes = 0
+        self.data = bytearray(OPEN)  # "[row,row,...," — the trailing comma becomes "]" when sealed
+        self.rows = 0
         self.records = 0
         self.oldest: float | None = None  # monotonic time of the oldest buffered record
         self._keyed: dict[Any, tuple[Any, bytes]] | None = {} if dedup else None
+        self._keyed_bytes = 0
         self._seq = 0
-        # (rows, bytes, records, monotonic time) when the last STATE covering this stream arrived.
+        # (bytes, rows, records, monotonic time) when the last STATE covering this stream arrived.
         self._mark: tuple[int, int, int, float] | None = None
 
     def add(self, row: bytes) -> None:
         if self.oldest is None:
             self.oldest = time.monotonic()
-        self.rows.append(row)
-        self.nbytes += len(row)
+        data = self.data
+        data += row
+        data.append(COMMA)
+        self.rows += 1
         self.records += 1
 
     def add_keyed(self, key: Any, cursor: Any, row: bytes) -> None:
@@ -75,17 +83,23 @@ class TableBuffer:
             old_cursor, old_row = old
             if cursor is not None and old_cursor is not None and _older(cursor, old_cursor):
                 return
-            self.nbytes -= len(old_row)
+            self._keyed_bytes -= len(old_row)
         keyed[key] = (cursor, row)
-        self.nbytes += len(row)
+        self._keyed_bytes += len(row) + 1
+
+    @property
+    def nbytes(self) -> int:
+        return self._keyed_bytes if self._keyed is not None else len(self.data)
 
     @property
     def row_count(self) -> int:
-        return len(self._keyed) if self._keyed is not None else len(self.rows)
+        return len(self._keyed) if self._keyed is not None else self.rows
 
     @property
     def memory_bytes(self) -> int:
-        return self.nbytes + ROW_OVERHEAD_BYTES * self.row_count
+        if self._keyed is not None:
+            return self._keyed_bytes + KEYED_ROW_OVERHEAD_BYTES * len(self._keyed)
+        return len(self.data)
 
     def is_empty(self) -> bool:
         return self.records == 0
@@ -93,7 +107,7 @@ class TableBuffer:
     def mark_state(self) -> None:
         """A STATE covering this stream arrived: remember where it falls in the buffer."""
         if self._keyed is None and self.rows:
-            self._mark = (len(self.rows), self.nbytes, self.records, time.monotonic())
+            self._mark = (len(self.data), self.rows, self.records, time.monotonic())
 
     @property
     def mark_time(self) -> float | None:
@@ -107,16 +121,19 @@ class TableBuffer:
         restart then duplicates nothing. Rows after the mark stay buffered, in order, for the next batch.
         """
         mark = self._mark
-        if mark is None or mark[0] == len(self.rows) or mark[0] < min_share * len(self.rows):
+        if mark is None or mark[1] == self.rows or mark[1] < min_share * self.rows:
             return self.seal(received_through)
-        rows_at, bytes_at, records_at, marked_at = mark
+        size_at, rows_at, records_at, marked_at = mark
+        head = self.data[:size_at]
+        head[-1] = CLOSE
+        rest = bytearray(OPEN)
+        rest += memoryview(self.data)[size_at:]
+        self.data = rest
         self._seq += 1
-        head, self.rows = self.rows[:rows_at], self.rows[rows_at:]
-        batch = Batch(
-            self.stream, self._seq, head, bytes_at, records_at, received_through - (self.records - records_at)
-        )
-        self.nbytes -= bytes_at
-        self.records -= records_at
+        left = self.records - records_at
+        batch = Batch(self.stream, self._seq, head, rows_at, records_at, received_through - left)
+        self.rows -= rows_at
+        self.records = left
         self._mark = None
         # The rest arrived after that STATE: its age is at most the STATE's, so the age rule stays safe.
         self.oldest = marked_at
@@ -128,12 +145,19 @@ class TableBuffer:
         self._seq += 1
         if self._keyed is not None:
             rows = [row for _, row in self._keyed.values()]
+            body: bytes | bytearray = b"[" + b",".join(rows) + b"]"
+            count = len(rows)
             self._keyed = {}
+            self._keyed_bytes = 0
         else:
-            rows = self.rows
-            self.rows = []
-        batch = Batch(self.stream, self._seq, rows, self.nbytes, self.records, received_through)
-        self.nbytes = 0
+            body, count = self.data, self.rows
+            if count:
+                body[-1] = CLOSE
+            else:
+                body = b"[]"
+            self.data = bytearray(OPEN)
+            self.rows = 0
+        batch = Batch(self.stream, self._seq, body, count, self.records, received_through)
         self.records = 0
         self.oldest = None
         return batch

@@ -42,7 +42,7 @@ INFLIGHT_WAIT_SECONDS = 0.1
 
 
 class Shaper(Protocol):
-    def shape(self, data: dict, emitted_at_ms: int) -> bytes: ...
+    def shape(self, data: dict, emitted_at_ms: int, meta_changes: list | None = None) -> bytes: ...
     def dedup_key(self, data: dict) -> tuple | None: ...
     def cursor_value(self, data: dict) -> object | None: ...
 
@@ -209,9 +209,10 @@ class Writer:
                     if runtime.target.dedup:
                         dedup_key = shaper.dedup_key(data)
                         cursor = shaper.cursor_value(data)
-                        buffer.add_keyed(dedup_key, cursor, shaper.shape(data, record.get("emitted_at") or 0))
+                        row = shaper.shape(data, record.get("emitted_at") or 0, _source_changes(record))
+                        buffer.add_keyed(dedup_key, cursor, row)
                     else:
-                        buffer.add(shaper.shape(data, record.get("emitted_at") or 0))
+                        buffer.add(shaper.shape(data, record.get("emitted_at") or 0, _source_changes(record)))
                     received[key] += 1
                     records += 1
                     if buffer.records >= runtime.row_limit or buffer.nbytes >= batch_bytes:
@@ -319,7 +320,7 @@ class Writer:
             "Sealed %s for %s: %d rows, %d bytes (%s)",
             "a load" if commit else "a transaction chunk",
             _name(runtime.key),
-            len(batch.rows),
+            batch.row_count,
             batch.nbytes,
             reason,
         )
@@ -351,9 +352,9 @@ class Writer:
         future.add_done_callback(lambda f, r=runtime, b=batch: self._done.put((r, b, f)))
 
     def _send(self, target: Target, batch: Batch) -> LoadResult | None:
-        body = batch.body() if batch.rows else b""
+        body = batch.body if batch.row_count else b""
         request = LoadRequest(
-            target.database, target.load_table, batch.label, body, len(batch.rows), target.headers
+            target.database, target.load_table, batch.label, body, batch.row_count, target.headers
         )
         return self._send_fn(request, batch.commit)
 
@@ -387,14 +388,14 @@ class Writer:
             return  # a transaction chunk: nothing is committed until its transaction is
         self._ledger.batch_committed(runtime.key, batch.received_through)
         runtime.loads += 1
-        runtime.rows_loaded += len(batch.rows)
+        runtime.rows_loaded += batch.row_count
         self.summary.loads += 1
         self.summary.bytes_loaded += batch.nbytes
         table = f"{runtime.target.database}.{runtime.target.table}"
         self.summary.loads_per_table[table] = self.summary.loads_per_table.get(table, 0) + 1
         logger.info(
             "Committed %d rows into %s.%s (label %s, %s, %d attempt(s), %.2fs)",
-            len(batch.rows),
+            batch.row_count,
             runtime.target.database,
             runtime.target.load_table,
             result.label,
@@ -471,6 +472,12 @@ class Writer:
             s.states_received,
             per_table or "none",
         )
+
+
+def _source_changes(record: dict[str, Any]) -> list | None:
+    """The source's own `record.meta.changes` (e.g. values it truncated), kept in `_airbyte_meta`."""
+    meta = record.get("meta")
+    return meta.get("changes") if meta else None
 
 
 def _key(namespace: str | None, name: str) -> StreamKey:

@@ -17,7 +17,7 @@ class PassThroughShaper:
     def __init__(self, key_field: str | None = None, cursor_field: str | None = None) -> None:
         self.key_field, self.cursor_field = key_field, cursor_field
 
-    def shape(self, data: dict, emitted_at_ms: int) -> bytes:
+    def shape(self, data: dict, emitted_at_ms: int, meta_changes: list | None = None) -> bytes:
         return orjson.dumps(data)
 
     def dedup_key(self, data: dict):
