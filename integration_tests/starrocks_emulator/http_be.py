@@ -203,10 +203,14 @@ def run_load(
     staged = None
     error_url = None
     try:
+        staging_started = time.perf_counter()
         data = decode_body(body, options.compression)
         meta = engine.table(db, table)
         with engine.lock:
             staged = stage_body(engine.con, meta, options, data, emulator.spool_dir)
+            engine.note_ingest(
+                0, time.perf_counter() - staging_started
+            )  # the rate covers parsing, not only commit
             try:
                 if staged.filtered_rows:
                     name = f"error_log_{uuid.uuid4().hex}"
