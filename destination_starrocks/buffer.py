@@ -62,7 +62,8 @@ class TableBuffer:
         # (bytes, rows, records, monotonic time) when the last STATE covering this stream arrived.
         self._mark: tuple[int, int, int, float] | None = None
 
-    def add(self, row: bytes) -> None:
+    def add(self, row: bytes) -> int:
+        """Append a row; returns the buffer's size in bytes (the per-record flush check needs it)."""
         if self.oldest is None:
             self.oldest = time.monotonic()
         data = self.data
@@ -70,6 +71,7 @@ class TableBuffer:
         data.append(COMMA)
         self.rows += 1
         self.records += 1
+        return len(data)
 
     def add_keyed(self, key: Any, cursor: Any, row: bytes) -> None:
         """Dedup streams: keep the row with the largest cursor per key (the later one on ties)."""

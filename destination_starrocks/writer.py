@@ -91,6 +91,14 @@ class StreamRuntime:
     def active(self) -> bool:
         return not self.buffer.is_empty() or self.txn_records > 0
 
+    @property
+    def shaper(self) -> Shaper:
+        return self.target.shaper
+
+    @property
+    def dedup(self) -> bool:
+        return self.target.dedup
+
 
 @dataclass
 class WriteSummary:
@@ -175,50 +183,55 @@ class Writer:
         return self.summary
 
     def _consume(self, lines: list[bytes]) -> None:
-        """The hot path: decode, route, shape, buffer; cheap size checks per record."""
+        """The hot path: decode, route, shape, buffer; cheap size checks per record.
+
+        Per record this is one orjson decode, one shape (one orjson encode), one append; everything else is
+        kept out of the loop: the stream's runtime is looked up only when the stream changes (sources send
+        runs of one stream), and blank lines are noticed only when they fail to decode.
+        """
         loads = orjson.loads
-        streams = self._streams
         received = self._ledger.received
         batch_bytes = self._limits.batch_bytes
         line_no = self._line_no
         records = 0
+        last_name = last_namespace = runtime = None
         try:
             for line in lines:
                 line_no += 1
-                if not line or line.isspace():
-                    continue
                 try:
                     message = loads(line)
                     kind = message["type"]
                 except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+                    if not line or line.isspace():
+                        continue
                     raise InputError(
                         f"Input line {line_no} is not an Airbyte message ({_reason(exc)}): {line[:200]!r}"
                     ) from None
                 if kind == "RECORD":
                     record = message["record"]
-                    key = (record.get("namespace") or None, record["stream"])
-                    runtime = streams.get(key)
-                    if runtime is None:
-                        raise InputError(
-                            f"Input line {line_no}: RECORD for stream {_name(key)} which is not in the "
-                            f"configured catalog (streams: {', '.join(_name(k) for k in streams)})"
-                        )
+                    name = record["stream"]
+                    namespace = record.get("namespace")
+                    if runtime is None or name != last_name or namespace != last_namespace:
+                        runtime = self._route(name, namespace, line_no)
+                        last_name, last_namespace = name, namespace
+                    meta = record.get("meta")
+                    emitted_at = record.get("emitted_at") or 0
                     data = record["data"]
-                    shaper = runtime.target.shaper
                     buffer = runtime.buffer
-                    if runtime.target.dedup:
+                    shaper = runtime.shaper
+                    if runtime.dedup:
                         dedup_key = shaper.dedup_key(data)
                         cursor = shaper.cursor_value(data)
-                        row = shaper.shape(data, record.get("emitted_at") or 0, _source_changes(record))
-                        buffer.add_keyed(dedup_key, cursor, row)
-                    else:
-                        buffer.add(shaper.shape(data, record.get("emitted_at") or 0, _source_changes(record)))
-                    received[key] += 1
-                    records += 1
-                    if buffer.records >= runtime.row_limit or buffer.nbytes >= batch_bytes:
-                        self._seal(
-                            runtime, Reason.ROWS if buffer.records >= runtime.row_limit else Reason.BYTES
+                        buffer.add_keyed(
+                            dedup_key, cursor, shaper.shape(data, emitted_at, meta and meta.get("changes"))
                         )
+                        size = buffer.nbytes
+                    else:
+                        size = buffer.add(shaper.shape(data, emitted_at, meta and meta.get("changes")))
+                    received[runtime.key] += 1
+                    records += 1
+                    if size >= batch_bytes or buffer.records >= runtime.row_limit:
+                        self._seal(runtime, Reason.BYTES if size >= batch_bytes else Reason.ROWS)
                 elif kind == "STATE":
                     self._on_state(message)
                 elif kind == "TRACE":
@@ -227,6 +240,16 @@ class Writer:
         finally:
             self._line_no = line_no
             self.summary.records += records
+
+    def _route(self, name: Any, namespace: Any, line_no: int) -> StreamRuntime:
+        key = (namespace or None, name)
+        runtime = self._streams.get(key)
+        if runtime is None:
+            raise InputError(
+                f"Input line {line_no}: RECORD for stream {_name(key)} which is not in the "
+                f"configured catalog (streams: {', '.join(_name(k) for k in self._streams)})"
+            )
+        return runtime
 
     def _on_state(self, message: dict[str, Any]) -> None:
         pending = self._ledger.state_received(message)
@@ -472,12 +495,6 @@ class Writer:
             s.states_received,
             per_table or "none",
         )
-
-
-def _source_changes(record: dict[str, Any]) -> list | None:
-    """The source's own `record.meta.changes` (e.g. values it truncated), kept in `_airbyte_meta`."""
-    meta = record.get("meta")
-    return meta.get("changes") if meta else None
 
 
 def _key(namespace: str | None, name: str) -> StreamKey:
