@@ -188,7 +188,7 @@ def _source_fields(meta: TableMeta, options: LoadOptions) -> tuple[list[str], di
 
 
 def _read_json_sql(path: str, options: LoadOptions, fields: list[str], json_fields: set[str]) -> str:
-    fmt = "array" if options.strip_outer_array else "newline_delimited"
+    fmt = "array" if options.strip_outer_array else "auto"  # NDJSON, or objects spread over lines
     if options.jsonpaths is not None:
         if len(options.jsonpaths) != len(fields):
             raise LoadFailure("The number of jsonpaths does not match the number of columns")
