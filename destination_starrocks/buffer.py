@@ -74,7 +74,8 @@ class TableBuffer:
         return len(data)
 
     def add_keyed(self, key: Any, cursor: Any, row: bytes) -> None:
-        """Dedup streams: keep the row with the largest cursor per key (the later one on ties)."""
+        """Dedup streams: keep the row with the largest cursor per key (the later one on ties; no cursor is
+        smaller than any cursor)."""
         if self.oldest is None:
             self.oldest = time.monotonic()
         keyed = self._keyed
@@ -83,7 +84,8 @@ class TableBuffer:
         old = keyed.get(key)
         if old is not None:
             old_cursor, old_row = old
-            if cursor is not None and old_cursor is not None and _older(cursor, old_cursor):
+            # A record without a usable cursor ranks below any record with one; equal cursors: later wins.
+            if old_cursor is not None and (cursor is None or _older(cursor, old_cursor)):
                 return
             self._keyed_bytes -= len(old_row)
         keyed[key] = (cursor, row)
