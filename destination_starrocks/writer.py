@@ -80,6 +80,7 @@ class StreamRuntime:
     waiting: deque[Batch] = field(default_factory=deque)  # sealed, not yet sent
     inflight: Batch | None = None
     complete: bool = False  # the source said COMPLETE
+    failed: bool = False  # the source said INCOMPLETE, or reported an error for this stream (or all)
     finished: bool = False  # tables.finish() done
     loads: int = 0
     rows_loaded: int = 0
@@ -271,9 +272,18 @@ class Writer:
             if runtime is not None and status.get("status") == "COMPLETE":
                 runtime.complete = True
                 self._finish_stream(runtime)
+            elif runtime is not None and status.get("status") == "INCOMPLETE":
+                runtime.failed = True
         elif trace.get("type") == "ERROR":
+            # A source error means the sync will be marked failed: never swap a partial overwrite in for the
+            # streams it names (all of them when it names none). Records and states still commit as usual.
             error = trace.get("error") or {}
+            descriptor = error.get("stream_descriptor") or {}
             logger.warning("The source reported an error (line %d): %s", line_no, error.get("message"))
+            named = _key(descriptor.get("namespace"), descriptor["name"]) if descriptor.get("name") else None
+            for runtime in self._streams.values():
+                if named is None or runtime.key == named:
+                    runtime.failed = True
 
     def _tick(self) -> None:
         """Between blocks of input: collect finished loads, run the timers and the memory budget."""
@@ -443,8 +453,9 @@ class Writer:
     def _finish_tables(self, end_of_input: bool) -> None:
         for runtime in self._streams.values():
             if not runtime.finished:
-                # End of input after a successful read counts as the end of every stream.
-                self._tables.finish(runtime.target, complete=end_of_input)
+                # End of input after a successful read counts as the end of every stream the source did not
+                # report as failed (older sources send no stream status at all).
+                self._tables.finish(runtime.target, complete=end_of_input and not runtime.failed)
                 runtime.finished = True
 
     def _release_states(self) -> None:

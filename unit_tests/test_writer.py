@@ -268,3 +268,31 @@ def test_transaction_mode_failed_chunk_releases_no_later_state():
         run(writer, lines)
     assert output.states == []  # state 0 was in the same open transaction as the failed chunk
     assert loader.committed == {}
+
+
+def test_streams_the_source_reported_failed_are_not_finished_as_complete():
+    loader = RecordingLoader()
+    writer, _, tables = make_writer(loader)
+    incomplete = orjson.dumps(
+        {
+            "type": "TRACE",
+            "trace": {
+                "type": "STREAM_STATUS",
+                "emitted_at": 0,
+                "stream_status": {"stream_descriptor": {"name": "b"}, "status": "INCOMPLETE"},
+            },
+        }
+    )
+    error = orjson.dumps(
+        {
+            "type": "TRACE",
+            "trace": {
+                "type": "ERROR",
+                "emitted_at": 0,
+                "error": {"message": "boom", "stream_descriptor": {"name": "c"}},
+            },
+        }
+    )
+    run(writer, [record("a", 1), record("b", 2), incomplete, record("c", 3), error])
+    assert sorted(tables.finished) == [((None, "a"), True), ((None, "b"), False), ((None, "c"), False)]
+    assert len(loader.committed["b"]) == 1  # its records still commit; only the swap is withheld
