@@ -30,13 +30,11 @@ from .catalog import (
     EmulatorError,
     TableMeta,
     duckdb_type,
-    parse_type,
     quote_ident,
-    quote_literal,
-    varchar_length,
 )
-from .ledger import SCHEMA, LabelAlreadyExistsError, Ledger, now
+from .ledger import SCHEMA, LabelAlreadyExistsError, Ledger, information_schema_loads, now
 from .privileges_store import PrivilegeStore
+from .schema_change import SchemaChanges, column_ddl, qualified
 
 __all__ = ["Column", "EmulatorError", "Engine", "LabelAlreadyExistsError", "TableMeta"]
 log = logging.getLogger("starrocks_emulator.engine")
@@ -46,44 +44,7 @@ OP_COLUMN = "__op"
 SEQ_COLUMN = "__seq"
 
 
-def _qualified(db: str, table: str) -> str:
-    return f"{quote_ident(db)}.{quote_ident(table)}"
-
-
-def _column_ddl(column: Column) -> str:
-    parts = [quote_ident(column.name), duckdb_type(column.type)]
-    if column.default is not None:
-        if column.default.upper() in ("CURRENT_TIMESTAMP", "NOW()"):
-            parts.append("DEFAULT current_localtimestamp()")
-        else:
-            parts.append(f"DEFAULT CAST({quote_literal(column.default)} AS {duckdb_type(column.type)})")
-    if not column.nullable:
-        parts.append("NOT NULL")
-    return " ".join(parts)
-
-
-_INT_ORDER = ["TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "LARGEINT"]
-
-
-def _is_widening(old: str, new: str) -> bool:
-    """True when every value of `old` fits `new` (the schema changes StarRocks allows without loss)."""
-    old_base, old_a, old_b = parse_type(old)
-    new_base, new_a, new_b = parse_type(new)
-    old_len, new_len = varchar_length(old), varchar_length(new)
-    if old_len is not None and new_len is not None:
-        return new_len >= old_len
-    if old_base in _INT_ORDER and new_base in _INT_ORDER:
-        rank = {name: i for i, name in enumerate(_INT_ORDER)}
-        rank["INTEGER"] = rank["INT"]
-        return rank[new_base] >= rank[old_base]
-    if old_base.startswith("DECIMAL") and new_base.startswith("DECIMAL"):
-        return (new_b or 0) == (old_b or 0) and (new_a or 38) >= (old_a or 38)
-    if (old_base, new_base) == ("FLOAT", "DOUBLE"):
-        return True
-    return duckdb_type(old) == duckdb_type(new)
-
-
-class Engine:
+class Engine(SchemaChanges):
     """StarRocks semantics over one DuckDB connection; every DuckDB access holds `lock`."""
 
     def __init__(
@@ -173,10 +134,10 @@ class Engine:
                 if if_not_exists:
                     return
                 raise EmulatorError(1050, f"Table '{meta.name}' already exists", "42S01")
-            columns = ", ".join(_column_ddl(c) for c in meta.columns)
+            columns = ", ".join(column_ddl(c) for c in meta.columns)
             self.con.begin()
             try:
-                self.con.execute(f"CREATE TABLE {_qualified(meta.db, meta.name)} ({columns})")
+                self.con.execute(f"CREATE TABLE {qualified(meta.db, meta.name)} ({columns})")
                 self._save_meta(meta, insert=True)
                 self.ledger.create_tablets(meta.db, meta.name, max(1, meta.buckets))
                 self.con.commit()
@@ -205,7 +166,7 @@ class Engine:
                 if if_exists:
                     return
                 raise EmulatorError(1051, f"Unknown table '{name}'", "42S02")
-            self.con.execute(f"DROP TABLE IF EXISTS {_qualified(db, name)}")
+            self.con.execute(f"DROP TABLE IF EXISTS {qualified(db, name)}")
             self.con.execute(f"DELETE FROM {SCHEMA}.tables WHERE db = ? AND name = ?", [db, name])
             self.ledger.drop_tablets(db, name)
             del self._metas[(db, name)]
@@ -224,161 +185,6 @@ class Engine:
                 f"SELECT create_time FROM {SCHEMA}.tables WHERE db = ? AND name = ?", [db, name]
             ).fetchone()
             return row[0] if row else None
-
-    def add_column(self, db: str, table: str, column: Column, after: str | None = None) -> None:
-        with self.lock:
-            meta = self.table(db, table)
-            if meta.column(column.name) is not None:
-                raise EmulatorError(1060, f"Duplicate column name '{column.name}'", "42S21")
-            columns = list(meta.columns)
-            position = len(columns)
-            if after is not None:
-                anchor = meta.column(after)
-                if anchor is None:
-                    raise EmulatorError(1054, f"Unknown column '{after}' in '{table}'", "42S22")
-                position = columns.index(anchor) + 1
-            columns.insert(position, column)
-            self._rewrite_columns(meta, columns, added=column)
-
-    def drop_column(self, db: str, table: str, name: str) -> None:
-        with self.lock:
-            meta = self.table(db, table)
-            column = meta.column(name)
-            if column is None:
-                raise EmulatorError(1054, f"Unknown column '{name}' in '{table}'", "42S22")
-            if column.name in meta.key_columns:
-                raise EmulatorError(1064, f"Can not drop key column in primary data model table: {name}")
-            self._rewrite_columns(meta, [c for c in meta.columns if c is not column])
-
-    def modify_column(self, db: str, table: str, column: Column) -> None:
-        """`ALTER TABLE ... MODIFY COLUMN`: widening only (longer VARCHAR, wider integer, more DECIMAL precision).
-
-        StarRocks refuses a narrowing schema change ("Cannot shorten string length", SchemaChangeHandler).
-        """
-        with self.lock:
-            meta = self.table(db, table)
-            old = self._column(meta, column.name)
-            if not _is_widening(old.type, column.type):
-                message = (
-                    "Cannot shorten string length"
-                    if old.type.upper().startswith(("VARCHAR", "CHAR"))
-                    else (f"Can not change {old.type} to {column.type}")
-                )
-                raise EmulatorError(1064, message)
-            self.con.begin()
-            try:
-                self.con.execute(
-                    f"ALTER TABLE {_qualified(db, meta.name)} ALTER COLUMN {quote_ident(old.name)} "
-                    f"TYPE {duckdb_type(column.type)}"
-                )
-                meta.columns = [
-                    Column(
-                        old.name, column.type, column.nullable, column.default, column.comment or old.comment
-                    )
-                    if c is old
-                    else c
-                    for c in meta.columns
-                ]
-                self._save_meta(meta)
-                self.con.commit()
-            except BaseException:
-                self.con.rollback()
-                self._reload_catalog()
-                raise
-
-    def _rewrite_columns(self, meta: TableMeta, columns: list[Column], added: Column | None = None) -> None:
-        """Schema change: rebuild the DuckDB table in the new column order (DuckDB has no ADD COLUMN AFTER)."""
-        target = _qualified(meta.db, meta.name)
-        old_names = {c.name for c in meta.columns}
-        select = ", ".join(
-            quote_ident(c.name) if c.name in old_names else f"NULL::{duckdb_type(c.type)}" for c in columns
-        )
-        tmp = quote_ident(f"__schema_change_{meta.name}")
-        self.con.begin()
-        try:
-            self.con.execute(
-                f"CREATE TABLE {quote_ident(meta.db)}.{tmp} ({', '.join(map(_column_ddl, columns))})"
-            )
-            self.con.execute(f"INSERT INTO {quote_ident(meta.db)}.{tmp} SELECT {select} FROM {target}")
-            if added is not None and added.default is not None:
-                self.con.execute(
-                    f"UPDATE {quote_ident(meta.db)}.{tmp} SET {quote_ident(added.name)} = "
-                    f"CAST({quote_literal(added.default)} AS {duckdb_type(added.type)})"
-                )
-            self.con.execute(f"DROP TABLE {target}")
-            self.con.execute(f"ALTER TABLE {quote_ident(meta.db)}.{tmp} RENAME TO {quote_ident(meta.name)}")
-            meta.columns = columns
-            self._save_meta(meta)
-            self.con.commit()
-        except BaseException:
-            self.con.rollback()
-            self._reload_catalog()
-            raise
-
-    def rename_table(self, db: str, old: str, new: str) -> None:
-        with self.lock:
-            meta = self.table(db, old)
-            if (db, new) in self._metas:
-                raise EmulatorError(1050, f"Table '{new}' already exists", "42S01")
-            self.con.begin()
-            try:
-                self._rename(db, old, new)
-                self.con.commit()
-            except BaseException:
-                self.con.rollback()
-                raise
-            del self._metas[(db, old)]
-            meta.name = new
-            self._metas[(db, new)] = meta
-
-    def _rename(self, db: str, old: str, new: str) -> None:
-        self.con.execute(f"ALTER TABLE {_qualified(db, old)} RENAME TO {quote_ident(new)}")
-        for table in ("tables", "tablets"):
-            column = "name" if table == "tables" else "tbl"
-            self.con.execute(
-                f"UPDATE {SCHEMA}.{table} SET {column} = ? WHERE db = ? AND {column} = ?", [new, db, old]
-            )
-        meta = self._metas[(db, old)]
-        self.con.execute(
-            f"UPDATE {SCHEMA}.tables SET meta = ? WHERE db = ? AND name = ?",
-            [json.dumps({**meta.to_dict(), "name": new}), db, new],
-        )
-
-    def swap_tables(self, db: str, a: str, b: str) -> None:
-        """`ALTER TABLE a SWAP WITH b`: atomic exchange of names (data, schema and tablets move together)."""
-        with self.lock:
-            meta_a, meta_b = self.table(db, a), self.table(db, b)
-            tmp = f"__swap_{a}"
-            self.con.begin()
-            try:
-                self._metas[(db, tmp)] = meta_a
-                self._rename(db, a, tmp)
-                self._rename(db, b, a)
-                self._metas[(db, a)] = meta_b
-                self._rename(db, tmp, b)
-                self.con.commit()
-            except BaseException:
-                self.con.rollback()
-                self._metas.pop((db, tmp), None)
-                self._metas[(db, a)], self._metas[(db, b)] = meta_a, meta_b
-                raise
-            self._metas.pop((db, tmp), None)
-            meta_a.name, meta_b.name = b, a
-            self._metas[(db, a)], self._metas[(db, b)] = meta_b, meta_a
-
-    def truncate_table(self, db: str, name: str) -> None:
-        """TRUNCATE replaces the partitions with new empty ones: new tablets, version 1."""
-        with self.lock:
-            meta = self.table(db, name)
-            self.con.begin()
-            try:
-                self.con.execute(f"DELETE FROM {_qualified(db, name)}")
-                self.ledger.drop_tablets(db, name)
-                self.ledger.create_tablets(db, name, max(1, meta.buckets))
-                self.con.commit()
-            except BaseException:
-                self.con.rollback()
-                raise
 
     # ------------------------------------------------------------------ data
     def insert_rows(self, db: str, table: str, columns: list[str], rows: list[tuple], user: str) -> int:
@@ -419,7 +225,7 @@ class Engine:
             self.ledger.check_versions(db, table, self.tablet_max_versions)
             self.con.begin()
             try:
-                cursor = self.con.execute(f"DELETE FROM {_qualified(db, meta.name)} WHERE {where_duckdb_sql}")
+                cursor = self.con.execute(f"DELETE FROM {qualified(db, meta.name)} WHERE {where_duckdb_sql}")
                 deleted = cursor.fetchone()
                 self.ledger.publish_version(db, table, 0, counts_as_load=False)
                 self.con.commit()
@@ -433,13 +239,6 @@ class Engine:
             cursor = self.con.execute(duckdb_sql, list(params))
             names = [d[0] for d in cursor.description or []]
             return names, cursor.fetchall() if cursor.description else []
-
-    @staticmethod
-    def _column(meta: TableMeta, name: str) -> Column:
-        column = meta.column(name)
-        if column is None:
-            raise EmulatorError(1054, f"Unknown column '{name}' in '{meta.name}'", "42S22")
-        return column
 
     # ------------------------------------------------------------------ load jobs (used by the HTTP side)
     def begin_load(
@@ -526,7 +325,7 @@ class Engine:
     def tablets(self, db: str, table: str) -> list[dict]:
         with self.lock:
             meta = self.table(db, table)
-            row = self.con.execute(f"SELECT count(*) FROM {_qualified(db, meta.name)}").fetchone()
+            row = self.con.execute(f"SELECT count(*) FROM {qualified(db, meta.name)}").fetchone()
             rows = int(row[0]) if row else 0
             stats = self.ledger.table_stats().get(f"{db}.{table}", {})
             tablets = self.ledger.tablets(db, table)
@@ -604,55 +403,9 @@ class Engine:
 
     # ------------------------------------------------------------------ observability
     def loads(self) -> list[dict]:
-        """Rows of information_schema.loads, columns as docs/en/sql-reference/information_schema/loads.md (3.3+).
-
-        TYPE is `STREAM` for Stream Loads (plain and transactional) and `INSERT` for INSERT statements; STATE
-        maps the txn state: PREPARE -> LOADING, PREPARED -> PREPARED, COMMITTED -> COMMITED (StarRocks'
-        spelling), VISIBLE -> FINISHED, ABORTED -> CANCELLED.
-        """
+        """Rows of information_schema.loads (see ledger.information_schema_loads)."""
         with self.lock:
-            jobs = self.ledger.jobs()
-        states = {
-            "PREPARE": "LOADING",
-            "PREPARED": "PREPARED",
-            "COMMITTED": "COMMITED",
-            "VISIBLE": "FINISHED",
-        }
-        rows = []
-        for j in jobs:
-            state = states.get(j["state"], "CANCELLED")
-            done = state in ("FINISHED", "COMMITED")
-            rows.append(
-                {
-                    "ID": j["txn_id"],
-                    "LABEL": j["label"],
-                    "PROFILE_ID": None,
-                    "DB_NAME": j["db"],
-                    "TABLE_NAME": j["tbl"],
-                    "USER": j["user_name"],
-                    "WAREHOUSE": "default_warehouse",
-                    "STATE": state,
-                    "PROGRESS": "ETL:100%; LOAD:100%" if done else "ETL:0%; LOAD:0%",
-                    "TYPE": j["type"],
-                    "PRIORITY": "NORMAL",
-                    "SCAN_ROWS": j["scan_rows"],
-                    "SCAN_BYTES": j["load_bytes"],
-                    "FILTERED_ROWS": j["filtered_rows"],
-                    "UNSELECTED_ROWS": j["unselected_rows"],
-                    "SINK_ROWS": j["sink_rows"],
-                    "RUNTIME_DETAILS": json.dumps({"txn_id": j["txn_id"]}),
-                    "CREATE_TIME": j["create_time"],
-                    "LOAD_START_TIME": j["load_start_time"],
-                    "LOAD_COMMIT_TIME": j["load_finish_time"] if done else None,
-                    "LOAD_FINISH_TIME": j["load_finish_time"],
-                    "PROPERTIES": "{}",
-                    "ERROR_MSG": j["error_msg"],
-                    "TRACKING_SQL": None,
-                    "REJECTED_RECORD_PATH": j["tracking_url"],
-                    "JOB_ID": j["txn_id"],
-                }
-            )
-        return rows
+            return information_schema_loads(self.ledger.jobs())
 
     def stats(self) -> dict:
         with self.lock:
@@ -661,7 +414,7 @@ class Engine:
                 db, name = key.split(".", 1)
                 meta = self._metas.get((db, name))
                 row = (
-                    self.con.execute(f"SELECT count(*) FROM {_qualified(db, name)}").fetchone()
+                    self.con.execute(f"SELECT count(*) FROM {qualified(db, name)}").fetchone()
                     if meta
                     else None
                 )

@@ -15,6 +15,7 @@ https://docs.starrocks.io/docs/administration/management/BE_configuration/#table
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from typing import Any
@@ -223,6 +224,56 @@ class Ledger:
             "failed": by_state.get(FAILED_STATE, 0),
             "running": sum(by_state.get(s, 0) for s in RUNNING_STATES),
         }
+
+
+def information_schema_loads(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of information_schema.loads, columns as docs/en/sql-reference/information_schema/loads.md (3.3+).
+
+    TYPE is `STREAM` for Stream Loads (plain and transactional) and `INSERT` for INSERT statements; STATE
+    maps the txn state: PREPARE -> LOADING, PREPARED -> PREPARED, COMMITTED -> COMMITED (StarRocks'
+    spelling), VISIBLE -> FINISHED, ABORTED -> CANCELLED.
+    """
+    states = {
+        "PREPARE": "LOADING",
+        "PREPARED": "PREPARED",
+        "COMMITTED": "COMMITED",
+        "VISIBLE": "FINISHED",
+    }
+    rows = []
+    for j in jobs:
+        state = states.get(j["state"], "CANCELLED")
+        done = state in ("FINISHED", "COMMITED")
+        rows.append(
+            {
+                "ID": j["txn_id"],
+                "LABEL": j["label"],
+                "PROFILE_ID": None,
+                "DB_NAME": j["db"],
+                "TABLE_NAME": j["tbl"],
+                "USER": j["user_name"],
+                "WAREHOUSE": "default_warehouse",
+                "STATE": state,
+                "PROGRESS": "ETL:100%; LOAD:100%" if done else "ETL:0%; LOAD:0%",
+                "TYPE": j["type"],
+                "PRIORITY": "NORMAL",
+                "SCAN_ROWS": j["scan_rows"],
+                "SCAN_BYTES": j["load_bytes"],
+                "FILTERED_ROWS": j["filtered_rows"],
+                "UNSELECTED_ROWS": j["unselected_rows"],
+                "SINK_ROWS": j["sink_rows"],
+                "RUNTIME_DETAILS": json.dumps({"txn_id": j["txn_id"]}),
+                "CREATE_TIME": j["create_time"],
+                "LOAD_START_TIME": j["load_start_time"],
+                "LOAD_COMMIT_TIME": j["load_finish_time"] if done else None,
+                "LOAD_FINISH_TIME": j["load_finish_time"],
+                "PROPERTIES": "{}",
+                "ERROR_MSG": j["error_msg"],
+                "TRACKING_SQL": None,
+                "REJECTED_RECORD_PATH": j["tracking_url"],
+                "JOB_ID": j["txn_id"],
+            }
+        )
+    return rows
 
 
 class LabelAlreadyExistsError(EmulatorError):
