@@ -29,6 +29,22 @@ from .transactions import TransactionManager
 
 log = logging.getLogger("starrocks_emulator")
 ERROR_LOGS_KEPT = 500
+# Request counters reported by GET /_emulator/stats, present (as 0) before the first request of their kind.
+REQUEST_COUNTERS = (
+    "fe_stream_load",
+    "be_stream_load",
+    "get_load_state",
+    "fe_txn_load",
+    "be_txn_load",
+    "txn_begin",
+    "txn_load",
+    "txn_prepare",
+    "txn_commit",
+    "txn_rollback",
+    "error_log",
+    "faults",
+    "stats",
+)
 EXPIRY_INTERVAL_S = 0.5
 
 
@@ -83,7 +99,7 @@ class EmulatorServer:
             prefix="sr_emulator_spool_", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
         )
         self.txns = TransactionManager(engine, self.spool_dir)
-        self._counts: Counter[str] = Counter()
+        self._counts: Counter[str] = Counter(dict.fromkeys(REQUEST_COUNTERS, 0))
         self._counts_lock = threading.Lock()
         self._stop = threading.Event()
         self._fe: EmulatorHTTPServer | None = None
