@@ -14,6 +14,7 @@ Every emulator process started in the session is stopped when the session ends.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,8 +23,13 @@ from typing import Any
 import pymysql
 import pytest
 
-from integration_tests.starrocks_emulator.http_client import StreamLoadClient
-from integration_tests.starrocks_emulator.process import EmulatorProcess, _stop_all
+# `pytest` (not `python -m pytest`) does not put the project root on sys.path; the emulator package needs it.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from integration_tests.starrocks_emulator.http_client import StreamLoadClient  # noqa: E402
+from integration_tests.starrocks_emulator.process import EmulatorProcess, _stop_all  # noqa: E402
 
 
 @dataclass
