@@ -8,6 +8,7 @@ https://docs.starrocks.io/docs/loading/Load_to_Primary_Key_tables/ (__op, merge_
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import shutil
@@ -21,6 +22,8 @@ import lz4.frame
 import pymysql.cursors
 import pytest
 import requests
+
+from integration_tests.starrocks_emulator.http_client import StreamLoadClient
 
 JSON = {"format": "json"}
 JSON_ARRAY = {"format": "json", "strip_outer_array": "true"}
@@ -397,3 +400,26 @@ def test_every_load_is_a_row_of_information_schema_loads(starrocks, db):
 def test_a_load_into_an_unknown_table_fails(starrocks, db):
     answer = load(starrocks, db, b'{"id":1}', table="missing", label=label(), **JSON)
     assert answer["Status"] == "Fail"
+
+
+def test_a_user_without_insert_privilege_cannot_load(starrocks, db):
+    create(starrocks, db, DUP_TABLE)
+    user, password = f"ro_{uuid.uuid4().hex[:8]}", "ro_pw_1"
+    with starrocks.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        cur.execute(f"GRANT SELECT ON TABLE `{db}`.`t` TO USER '{user}'@'%'")
+    try:
+        reader = StreamLoadClient(
+            urlsplit(starrocks.http.base).hostname, urlsplit(starrocks.http.base).port, user, password
+        )
+        response = reader.stream_load(db, "t", b'{"id":1}', {"label": label(), **JSON})
+        assert response.status_code in (200, 401, 403)
+        if response.status_code == 200:
+            answer = response.json()
+            assert answer["Status"] == "Fail" and "INSERT" in answer["Message"]
+        assert rows(starrocks, db) == []
+    finally:
+        with starrocks.connect() as conn, conn.cursor() as cur, contextlib.suppress(pymysql.err.MySQLError):
+            cur.execute(
+                f"DROP USER '{user}'@'%'"
+            )  # the emulator keeps users (no DROP USER): names are unique
