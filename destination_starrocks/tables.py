@@ -314,11 +314,11 @@ class TableManager:
             plans.append(
                 FieldPlan(column.source, actual_name, actual, kind, column.name.lower() in key_names, reason)
             )
+        # The cursor orders as the schema says (an integer cursor kept in an old VARCHAR column must still
+        # compare as a number), so its type comes from the schema, not from the column.
         cursor_type = None
         if plan.cursor_path and plan.cursor_kind in COMPARABLE_KINDS:
-            by_path = {p.path: p for p in plans}
-            cursor_plan = by_path.get(plan.cursor_path)
-            cursor_type = cursor_plan.sr_type if cursor_plan else parse_type(kind_type(plan.cursor_kind or JSON))
+            cursor_type = parse_type(kind_type(plan.cursor_kind or JSON))
         shaper = RowShaper(
             stream,
             plans,
@@ -338,6 +338,7 @@ class TableManager:
                 and len(cursor_plan.path) == 1
                 and not cursor_plan.key
                 and cursor_plan.sr_type.kind in COMPARABLE_KINDS
+                and cursor_plan.sr_type.kind == plan.cursor_kind  # StarRocks compares the column's values
             ):
                 headers["merge_condition"] = cursor_plan.column
         return shaper, headers

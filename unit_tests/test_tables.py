@@ -279,3 +279,18 @@ def test_streams_colliding_on_one_table_name_get_distinct_tables_and_namespaces_
     c = tables.prepare(configured(name="user events", namespace="other ns"))
     assert a.table == "user_events" and b.table.startswith("user_events_") and b.table != a.table
     assert (c.database, c.table) == ("other_ns", "user_events")
+
+
+def test_a_cursor_kept_in_a_column_of_another_type_orders_by_the_schema_and_gets_no_merge_condition():
+    fake = FakeStarRocks()
+    airbyte = [("_airbyte_raw_id", "VARCHAR(36)"), ("_airbyte_extracted_at", "DATETIME"), ("_airbyte_meta", "JSON"),
+               ("_airbyte_generation_id", "BIGINT")]  # fmt: skip
+    fake.add_table(
+        "airbyte", "s", "PRIMARY", [("id", "BIGINT"), *airbyte, ("ts", "VARCHAR(65533)")], keys=["id"]
+    )
+    properties = {"id": {"type": "integer"}, "ts": {"type": "integer"}}
+    target = manager(fake).prepare(
+        configured(properties=properties, mode="append_dedup", pk=[["id"]], cursor=["ts"])
+    )
+    assert "merge_condition" not in target.headers  # "10" < "9" as text: StarRocks would keep the wrong row
+    assert target.shaper.cursor_value({"id": 1, "ts": "10"}) > target.shaper.cursor_value({"id": 1, "ts": 9})
