@@ -4,6 +4,11 @@ Run: `.venv/bin/python unit_tests/perf_shape.py` (not collected by pytest: the n
 test_). The budget (issue 6 / T's brief): for a typical ~10-field record, shape(data, emitted_at) costs about
 what decoding and re-encoding the line costs. Prints both, per record, and the ratio; best of several rounds
 so a noisy machine shows its quiet moments.
+
+Measured on the 2-core dev box (Python 3.11, orjson 3.13): loads+dumps ~0.9 us; shape() ~2.1 us (ratio ~2.3)
+with the two date-time values, ~1.25 us (ratio ~1.3-1.4) with them null. Each date-time value costs ~0.3-0.4 us
+(validate with datetime.fromisoformat, normalise to UTC "YYYY-MM-DD HH:MM:SS[.ffffff]"); the fixed part (four
+_airbyte_* columns, the raw id, serialising the larger row) ~0.5 us; a field of the right type ~30 ns.
 """
 
 from __future__ import annotations
