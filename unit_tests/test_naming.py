@@ -23,7 +23,7 @@ from destination_starrocks.naming import (
 STARROCKS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 HOSTILE = [
     "x`; DROP DATABASE y; --",
-    'a"b\'c',
+    "a\"b'c",
     "semi;colon",
     "-- comment",
     "/* c */",
