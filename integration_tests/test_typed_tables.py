@@ -262,3 +262,33 @@ def test_namespaces_become_databases(starrocks, manager, fresh_database):
         assert query(starrocks, f"SELECT `id` FROM `{other}`.`s`") == [(1,)]
     finally:
         query(starrocks, f"DROP DATABASE IF EXISTS `{other}`")
+
+
+def test_a_table_created_by_hand_keeps_working_and_its_narrow_columns_are_widened(starrocks, manager):
+    db = manager._config.database
+    manager._sql.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+    manager._sql.execute(
+        f"CREATE TABLE `{db}`.`legacy` (`id` INT NULL, `name` VARCHAR(10) NULL, `flag` BOOLEAN NULL) "
+        'DUPLICATE KEY(`id`) DISTRIBUTED BY HASH(`id`) PROPERTIES ("replication_num" = "1")'
+    )
+    manager._sql.execute(f"INSERT INTO `{db}`.`legacy` VALUES (1, 'old', true)")
+    properties = {"id": {"type": "integer"}, "name": {"type": "string"}, "flag": {"type": "integer"}}
+    target = manager.prepare(configured(stream("legacy", properties)))
+    columns = desc(starrocks, db, "legacy")
+    # INT -> BIGINT and VARCHAR(10) -> VARCHAR(65533) are widenings StarRocks' MODIFY COLUMN allows;
+    # BOOLEAN cannot become BIGINT, so `flag` keeps its type; the _airbyte_* columns are added.
+    assert (columns["id"][0], columns["name"][0], columns["flag"][0]) == (
+        "BIGINT",
+        "VARCHAR(65533)",
+        "BOOLEAN",
+    )
+    assert {"_airbyte_raw_id", "_airbyte_meta", "_airbyte_extracted_at", "_airbyte_generation_id"} <= set(
+        columns
+    )
+    load(starrocks, target, [{"id": 2**40, "name": "a much longer name", "flag": 3}])
+    got = query(starrocks, f"SELECT `id`, `name`, `flag`, `_airbyte_meta` FROM `{db}`.`legacy` ORDER BY `id`")
+    assert [r[:2] for r in got] == [(1, "old"), (2**40, "a much longer name")]
+    assert got[1][2] is None
+    assert meta(got[1][3])["changes"] == [
+        {"field": "flag", "change": "NULLED", "reason": "DESTINATION_TYPECAST_ERROR"}
+    ]
