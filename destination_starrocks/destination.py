@@ -1,7 +1,7 @@
 """The Airbyte `Destination`: spec / check / write wiring, nothing else.
 
-`write` bypasses the CDK's message parsing (a dataclass per record, malformed lines silently dropped) and hands
-stdin's bytes to the `Writer`; `spec` and `check` are the CDK's, with `check` doing what a first sync would:
+`write` is write_command.py (no CDK: no dataclass per record, no malformed line silently dropped, no second
+of imports); `spec` and `check` are the CDK's, with `check` doing what a first sync would:
 connect, create the database, create a table, Stream Load a row through the FE (catching the classic "FE
 redirects to a BE address the client cannot reach") and drop the table again.
 """
@@ -15,55 +15,26 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
 from airbyte_cdk.destinations import Destination
 from airbyte_cdk.logger import init_logger
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
     ConfiguredAirbyteCatalog,
-    ConfiguredAirbyteCatalogSerializer,
     ConnectorSpecification,
     DestinationSyncMode,
     Status,
 )
-from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
-from pydantic import ValidationError
 
 from destination_starrocks.errors import ConfigError, ConnectorError, StarRocksSqlError
-from destination_starrocks.messages import Output
 from destination_starrocks.spec import StarRocksConfig, connection_specification
 from destination_starrocks.sql import SqlClient
 from destination_starrocks.stream_load import LoadRequest, StreamLoader
+from destination_starrocks.write_command import main as write_main
+from destination_starrocks.write_command import parse_config
 
 DOCUMENTATION_URL = "https://docs.airbyte.com/integrations/destinations/starrocks"
 logger = logging.getLogger("airbyte")
-
-
-def parse_config(raw: Mapping[str, Any]) -> StarRocksConfig:
-    """Validate the config; the error names fields and rules, never the values (one may be the password)."""
-    try:
-        return StarRocksConfig.model_validate(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"The configuration is not valid: {problems}") from None
-
-
-def read_catalog(path: str) -> ConfiguredAirbyteCatalog:
-    with open(path, "rb") as handle:
-        catalog = ConfiguredAirbyteCatalogSerializer.load(orjson.loads(handle.read()))
-    seen: set[tuple[str | None, str]] = set()
-    for configured in catalog.streams:
-        key = (configured.stream.namespace or None, configured.stream.name)
-        if key in seen:
-            raise ConfigError(
-                f"The configured catalog lists the stream {configured.stream.name!r} "
-                f"(namespace {configured.stream.namespace!r}) twice; each stream may appear once."
-            )
-        seen.add(key)
-    return catalog
 
 
 class DestinationStarRocks(Destination):
@@ -83,11 +54,10 @@ class DestinationStarRocks(Destination):
         if parsed_args.command != "write":
             yield from super().run_cmd(parsed_args)
             return
-        raw = self.read_config(config_path=parsed_args.config)
-        update_secrets(get_secrets(connection_specification(), raw))
-        config = parse_config(raw)
-        catalog = read_catalog(parsed_args.catalog)
-        run_write(config, catalog, sys.stdin.buffer, Output())
+        # The sync itself runs without the CDK's message models (see write_command.py).
+        code = write_main(["write", "--config", parsed_args.config, "--catalog", parsed_args.catalog])
+        if code:
+            sys.exit(code)
 
     def run(self, args: list[str]) -> None:
         init_logger("airbyte")
@@ -108,44 +78,7 @@ class DestinationStarRocks(Destination):
         configured_catalog: ConfiguredAirbyteCatalog,
         input_messages: Iterable[AirbyteMessage],
     ) -> Iterable[AirbyteMessage]:
-        raise NotImplementedError("write runs through run_cmd on stdin bytes; see run_write()")
-
-
-def run_write(config: StarRocksConfig, catalog: ConfiguredAirbyteCatalog, stdin: Any, output: Output) -> None:
-    from destination_starrocks.tables import TableManager
-    from destination_starrocks.writer import Writer
-
-    with SqlClient.from_config(config) as sql:
-        tables = TableManager(sql, config)
-        targets = [tables.prepare(configured) for configured in catalog.streams]
-        loader = StreamLoader(config)
-        try:
-            send, transactions = _choose_send(config, loader)
-            Writer(config, targets, send, tables, output, transactions=transactions).run(stdin)
-        finally:
-            loader.close()
-
-
-def _choose_send(config: StarRocksConfig, loader: StreamLoader):  # noqa: ANN202
-    """Plain Stream Load, or the transaction interface when configured and offered by the server."""
-    from destination_starrocks.transaction_load import TransactionLoader
-    from destination_starrocks.writer import plain_stream_load
-
-    mode = config.transaction_stream_load
-    if mode != "never":
-        transactions = TransactionLoader(loader)
-        if transactions.supported():
-            logger.info("Using the Stream Load transaction interface (one commit per batch_size rows).")
-            return transactions.send, True
-        if mode == "always":
-            raise ConfigError(
-                "transaction_stream_load is 'always' but the server does not offer the Stream Load "
-                "transaction interface (StarRocks 2.4+). Use 'auto' or 'never'."
-            )
-        logger.info(
-            "The server does not offer the Stream Load transaction interface; using plain Stream Load."
-        )
-    return plain_stream_load(loader.load), False
+        raise NotImplementedError("write runs as write_command.main() on stdin bytes, see run_cmd()")
 
 
 def check_connection(config: StarRocksConfig) -> None:

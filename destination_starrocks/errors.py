@@ -3,43 +3,45 @@
 Who must act decides the class: `ConfigError` when the user must fix something (credentials, privileges,
 unreachable hosts, a catalog the connector cannot honour), `TransientError` when a later retry of the sync may
 succeed (StarRocks overloaded, network down past our retries), `SystemError_` for everything else (bad input
-from the source, a bug). They subclass the CDK's `AirbyteTracedException`, so the CDK's uncaught-exception
-handler emits them as TRACE messages with secrets filtered out.
+from the source, a bug). The write command turns them into TRACE messages (write_command.py); `check` turns
+them into a FAILED connection status. No Airbyte CDK import here: the write path starts without the CDK.
 """
 
 from __future__ import annotations
 
-from airbyte_cdk.models import FailureType
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+CONFIG_ERROR = "config_error"
+TRANSIENT_ERROR = "transient_error"
+SYSTEM_ERROR = "system_error"
 
 
-class ConnectorError(AirbyteTracedException):
-    failure_type_default = FailureType.system_error
+class ConnectorError(Exception):
+    failure_type = SYSTEM_ERROR
 
     def __init__(self, message: str, internal_message: str | None = None) -> None:
-        super().__init__(
-            internal_message=internal_message or message,
-            message=message,
-            failure_type=self.failure_type_default,
-        )
+        super().__init__(message)
+        self.message = message
+        self.internal_message = internal_message or message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ConfigError(ConnectorError):
     """The user must change the configuration, the catalog or StarRocks (grants, network)."""
 
-    failure_type_default = FailureType.config_error
+    failure_type = CONFIG_ERROR
 
 
 class TransientError(ConnectorError):
     """Worth retrying the whole sync later: StarRocks or the network failed past our retries."""
 
-    failure_type_default = FailureType.transient_error
+    failure_type = TRANSIENT_ERROR
 
 
 class SystemError_(ConnectorError):  # noqa: N801 - the trailing underscore avoids the builtin's name
     """Neither the user's nor a passing fault: bad input from the source, or a bug."""
 
-    failure_type_default = FailureType.system_error
+    failure_type = SYSTEM_ERROR
 
 
 class InputError(SystemError_):

@@ -5,26 +5,40 @@ with orjson. The CDK's own reader builds a dataclass per message and silently dr
 this connector can do neither (speed, and "nothing is ever lost"), so it reads stdin itself.
 
 Out: STATE messages are the source's own bytes decoded once and re-encoded with `destinationStats` added;
-LOG and TRACE messages go through the CDK's secret filter so that the password can never be printed.
+LOG and TRACE messages go through `redact()`, so a registered secret (the password) can never be printed.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from typing import IO, Any
 
 import orjson
-from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
 READ_BLOCK_BYTES = 1 << 20
 # Blocks of lines queued ahead of the writer: bounds the memory stdin can take while loads are slow.
 MAX_QUEUED_BLOCKS = 16
 END_OF_INPUT = None
+_SECRETS: list[str] = []
+_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "CRITICAL": "FATAL"}
+
+
+def register_secret(secret: str) -> None:
+    """From now on, `redact()` hides this value (and so every LOG and TRACE line does)."""
+    if secret and secret not in _SECRETS:
+        _SECRETS.append(secret)
+        _SECRETS.sort(key=len, reverse=True)  # longest first, so one secret inside another is fully hidden
+
+
+def redact(text: str) -> str:
+    for secret in _SECRETS:
+        text = text.replace(secret, "****")
+    return text
 
 
 class LineReader:
@@ -93,7 +107,7 @@ class Output:
         self._write(orjson.dumps(message))
 
     def log(self, level: str, text: str) -> None:
-        self._write(orjson.dumps({"type": "LOG", "log": {"level": level, "message": filter_secrets(text)}}))
+        self._write(orjson.dumps({"type": "LOG", "log": {"level": level, "message": redact(text)}}))
 
     def trace_error(
         self,
@@ -104,12 +118,12 @@ class Output:
         exc: BaseException | None = None,
     ) -> None:
         error: dict[str, Any] = {
-            "message": filter_secrets(message),
-            "internal_message": filter_secrets(internal_message or message),
+            "message": redact(message),
+            "internal_message": redact(internal_message or message),
             "failure_type": failure_type,
         }
         if exc is not None:
-            error["stack_trace"] = filter_secrets("".join(traceback.format_exception(exc)))
+            error["stack_trace"] = redact("".join(traceback.format_exception(exc)))
         if stream is not None:
             namespace, name = stream
             error["stream_descriptor"] = {"name": name, "namespace": namespace}
@@ -117,10 +131,18 @@ class Output:
         self._write(orjson.dumps({"type": "TRACE", "trace": trace}))
 
 
-def iter_lines(reader: LineReader, timeout: float | None) -> Iterator[list[bytes]]:
-    """Blocks of lines until end of input (an empty block means the timeout passed with nothing new)."""
-    while True:
-        block = reader.next_block(timeout)
-        if block is None:
-            return
-        yield block
+class AirbyteLogHandler(logging.Handler):
+    """Python logging → Airbyte LOG messages on stdout (redacted, like every other line)."""
+
+    def __init__(self, output: Output) -> None:
+        super().__init__()
+        self._output = output
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            self._output.log(_LEVELS.get(record.levelname, "INFO"), text)
+        except Exception:  # noqa: BLE001 - logging must never break the sync
+            self.handleError(record)
