@@ -57,6 +57,20 @@ def parse_floor(input_path: Path) -> dict[str, Any]:
     }
 
 
+def combine_floors(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One floor from runs before and after the connector's `bulk`: total records over total time.
+
+    The machine is shared, so load changes during a run; bracketing the connector with the floor makes the
+    ratio compare like with like.
+    """
+    records = sum(r["records"] for r in runs)
+    wall = sum(r["wall_s"] for r in runs)
+    return {
+        "records_per_s": round(records / wall, 1) if wall else 0.0,
+        "runs": [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in runs],
+    }
+
+
 def _records(input_path: Path, limit: int) -> Iterator[dict[str, Any]]:
     count = 0
     with open(input_path, "rb") as lines:

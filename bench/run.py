@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import pymysql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,12 @@ def _drop_database(emu: EmulatorProcess, database: str) -> None:
         _log(f"could not drop {database}: {exc}")
     finally:
         connection.close()
+
+
+def _emulator_cpu_s(emu: EmulatorProcess) -> float:
+    """CPU time the emulator process has used so far: tells how much of a workload's wall time is the server's."""
+    times = psutil.Process(emu.pid).cpu_times()
+    return times.user + times.system
 
 
 def _connector_output(stdout_path: Path) -> dict[str, Any]:
@@ -107,9 +114,11 @@ def run_connector_workload(
     catalog_path.write_bytes(orjson.dumps(datagen.configured_catalog(shape)))
     argv = [str(CONNECTOR), "write", "--config", str(config_path), "--catalog", str(catalog_path)]
     _log(f"{shape.name}: connector on {shape.records:,} records")
+    emulator_cpu = _emulator_cpu_s(emu)
     measured = run_measured(
         argv, input_path, workdir / f"{shape.name}.out", workdir / f"{shape.name}.err", timeout_s=timeout_s
     )
+    emulator_cpu = _emulator_cpu_s(emu) - emulator_cpu
     output = _connector_output(measured.stdout_path)
     tables = report.tables_of_database(emu.stats(), database)
     loads = report.load_stats(tables)
@@ -117,7 +126,11 @@ def run_connector_workload(
     if measured.returncode != 0:
         reason = "timed out" if measured.timed_out else f"exit code {measured.returncode}"
         error = f"{reason}: {output['trace_error'] or measured.stderr_tail(600)}"
-    extra: dict[str, Any] = {"input_bytes": input_path.stat().st_size, **output}
+    extra: dict[str, Any] = {
+        "input_bytes": input_path.stat().st_size,
+        "emulator_cpu_s": round(emulator_cpu, 3),
+        **output,
+    }
     if shape.name == "chatty_state":
         interval = StarRocksConfig(host="x").flush_interval_seconds
         extra["interval_s"] = interval
@@ -179,6 +192,7 @@ def _peer_attempt(
     peer.write_peer_config(config_path, emu.host, emu.query_port, USER, PASSWORD, database)
     _create_database(emu, database)
     _log(f"peer: {written:,} records{' (nested fields as JSON text)' if nested_as_text else ''}")
+    emulator_cpu = _emulator_cpu_s(emu)
     measured = run_measured(
         [str(executable), "--config", str(config_path)],
         singer_input,
@@ -186,6 +200,7 @@ def _peer_attempt(
         workdir / f"{database}.err",
         timeout_s=timeout_s,
     )
+    emulator_cpu = _emulator_cpu_s(emu) - emulator_cpu
     loads = report.load_stats(report.tables_of_database(emu.stats(), database))
     _drop_database(emu, database)
     error = None
@@ -254,6 +269,7 @@ def run(
             "git_commit": _git_commit(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
             "seed": datagen.SEED,
             "emulator_compaction_interval_s": COMPACTION_INTERVAL_S,
             "max_buffer_memory_mb": defaults.max_buffer_memory_mb,
@@ -275,10 +291,10 @@ def run(
         if needs_bulk:
             _log(f"generating bulk input ({preset.bulk:,} records)")
             datagen.write_airbyte_input(shapes["bulk"], bulk_input)
+        floors = []
         if "parse_floor" in only or "bulk" in only:
-            floor = baselines.parse_floor(bulk_input)
-            result["parse_floor"] = floor
-            result["parse_floor_records_per_s"] = round(floor["records_per_s"], 1)
+            _log("parse floor (before bulk)")
+            floors.append(baselines.parse_floor(bulk_input))
         for name in CONNECTOR_WORKLOADS:
             if name not in only:
                 continue
@@ -287,14 +303,22 @@ def run(
                 _log(f"generating {name} input ({shapes[name].records:,} records)")
                 datagen.write_airbyte_input(shapes[name], input_path)
             result[name] = run_connector_workload(emu, shapes[name], input_path, workdir, preset.timeout_s)
-            if name != "bulk":
+            if name == "bulk":
+                result[name]["emulator_ingest_rows_per_s"] = emu.stats().get("ingest_rows_per_s")
+                _log("parse floor (after bulk)")
+                floors.append(baselines.parse_floor(bulk_input))
+            else:
                 input_path.unlink()
+        if floors:
+            result["parse_floor"] = baselines.combine_floors(floors)
+            result["parse_floor_records_per_s"] = result["parse_floor"]["records_per_s"]
         if "single_insert_baseline" in only:
             result["single_insert_baseline"] = run_single_insert(emu, bulk_input, preset.single_insert)
         if "peer" in only:
             result["peer"] = run_peer(emu, bulk_input, workdir, preset.peer, preset.timeout_s, install_peer)
         result["emulator_ingest_rows_per_s"] = emu.stats().get("ingest_rows_per_s")
     result["meta"]["total_wall_s"] = round(time.perf_counter() - started, 1)
+    result["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report.finish_report(result, defaults.max_buffer_memory_mb)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")

@@ -109,3 +109,11 @@ def test_single_insert_table_ddl_quotes_identifiers_and_has_every_column() -> No
     for name, column_type in datagen.STARROCKS_COLUMNS:
         assert f"`{name}` {column_type}" in sql
     assert "DUPLICATE KEY(`id`)" in sql
+
+
+def test_floors_before_and_after_combine_as_total_records_over_total_time() -> None:
+    combined = baselines.combine_floors(
+        [{"records": 1000, "wall_s": 1.0, "cpu_s": 1.0}, {"records": 1000, "wall_s": 3.0, "cpu_s": 2.9}]
+    )
+    assert combined["records_per_s"] == 500.0
+    assert len(combined["runs"]) == 2
