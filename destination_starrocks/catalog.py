@@ -59,13 +59,17 @@ def parse_catalog(raw: Any) -> list[ConfiguredStream]:
     return streams
 
 
-def read_catalog(path: str) -> list[ConfiguredStream]:
+def read_json_file(path: str, what: str) -> Any:
+    """A JSON input file (config, catalog); a ConfigError says which file and why it cannot be read."""
     try:
         with open(path, "rb") as handle:
-            raw = orjson.loads(handle.read())
+            return orjson.loads(handle.read())
     except (OSError, orjson.JSONDecodeError) as exc:
-        raise ConfigError(f"Cannot read the configured catalog {path}: {exc}") from None
-    return parse_catalog(raw)
+        raise ConfigError(f"Cannot read the {what} {path}: {exc}") from None
+
+
+def read_catalog(path: str) -> list[ConfiguredStream]:
+    return parse_catalog(read_json_file(path, "configured catalog"))
 
 
 def _stream(index: int, entry: Any) -> ConfiguredStream:

@@ -15,10 +15,9 @@ import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
-import orjson
 from pydantic import ValidationError
 
-from destination_starrocks.catalog import ConfiguredStream, read_catalog
+from destination_starrocks.catalog import ConfiguredStream, read_catalog, read_json_file
 from destination_starrocks.errors import SYSTEM_ERROR, ConfigError, ConnectorError
 from destination_starrocks.messages import AirbyteLogHandler, Output, register_secret
 from destination_starrocks.spec import StarRocksConfig
@@ -43,12 +42,7 @@ def parse_config(raw: Mapping[str, Any]) -> StarRocksConfig:
 
 
 def read_config(path: str) -> StarRocksConfig:
-    try:
-        with open(path, "rb") as handle:
-            raw = orjson.loads(handle.read())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise ConfigError(f"Cannot read the config file {path}: {exc}") from None
-    return parse_config(raw)
+    return parse_config(read_json_file(path, "config file"))
 
 
 def main(argv: list[str], stdin: IO[bytes] | None = None, output: Output | None = None) -> int:

@@ -21,6 +21,7 @@ from unit_tests.writer_fakes import (
     global_state,
     record,
     stream_state,
+    stream_status,
 )
 
 STREAMS = ["a", "b", "c"]
@@ -123,26 +124,22 @@ def test_dedup_keeps_newest_cursor_per_key_within_a_batch():
     writer, _, _ = make_writer(loader, targets=[target])
     run(
         writer,
-        [record("d", 1, ts=5), record("d", 1, ts=3), record("d", 2, ts=1), record("d", 2, ts=1, v="later")],
-    )
+        [
+            record("d", 1, ts=5), record("d", 1, ts=3),
+            record("d", 2, ts=1), record("d", 2, ts=1, v="later"),
+            record("d", 3, ts=2), record("d", 3, ts=None),
+        ],
+    )  # fmt: skip
     rows = {row["id"]: row for row in loader.committed["d"]}
     assert rows[1]["ts"] == 5  # the out-of-order older record did not win
     assert rows[2].get("v") == "later"  # ties: the later record wins
+    assert rows[3]["ts"] == 2  # a record without a cursor ranks below any with one
 
 
 def test_stream_complete_finishes_the_table_once_after_its_rows_commit():
     loader = RecordingLoader()
     writer, _, tables = make_writer(loader)
-    status = orjson.dumps(
-        {
-            "type": "TRACE",
-            "trace": {
-                "type": "STREAM_STATUS",
-                "emitted_at": 0,
-                "stream_status": {"stream_descriptor": {"name": "a"}, "status": "COMPLETE"},
-            },
-        }
-    )
+    status = stream_status("a", "COMPLETE")
     run(writer, [record("a", 1), status, record("b", 2)])
     assert tables.finished[0] == ((None, "a"), True)
     assert sorted(tables.finished) == [((None, "a"), True), ((None, "b"), True), ((None, "c"), True)]
@@ -273,16 +270,7 @@ def test_transaction_mode_failed_chunk_releases_no_later_state():
 def test_streams_the_source_reported_failed_are_not_finished_as_complete():
     loader = RecordingLoader()
     writer, _, tables = make_writer(loader)
-    incomplete = orjson.dumps(
-        {
-            "type": "TRACE",
-            "trace": {
-                "type": "STREAM_STATUS",
-                "emitted_at": 0,
-                "stream_status": {"stream_descriptor": {"name": "b"}, "status": "INCOMPLETE"},
-            },
-        }
-    )
+    incomplete = stream_status("b", "INCOMPLETE")
     error = orjson.dumps(
         {
             "type": "TRACE",

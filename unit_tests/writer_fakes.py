@@ -11,6 +11,8 @@ import orjson
 from destination_starrocks.errors import LoadFailedError
 from destination_starrocks.messages import Output
 from destination_starrocks.stream_load import LoadRequest, LoadResult
+from integration_tests.connector import global_state, stream_state, stream_status  # noqa: F401 - re-exported
+from integration_tests.connector import record as _record
 
 
 class PassThroughShaper:
@@ -105,26 +107,5 @@ class SnapshottingOutput(Output):
 
 
 def record(stream: str, record_id: int, namespace: str | None = None, **extra) -> bytes:
-    payload = {"stream": stream, "data": {"id": record_id, **extra}, "emitted_at": 1_700_000_000_000}
-    if namespace:
-        payload["namespace"] = namespace
-    return orjson.dumps({"type": "RECORD", "record": payload})
-
-
-def stream_state(stream: str, value: int, namespace: str | None = None) -> bytes:
-    descriptor = {"name": stream, "namespace": namespace}
-    return orjson.dumps(
-        {
-            "type": "STATE",
-            "state": {
-                "type": "STREAM",
-                "stream": {"stream_descriptor": descriptor, "stream_state": {"v": value}},
-            },
-        }
-    )
-
-
-def global_state(value: int) -> bytes:
-    return orjson.dumps(
-        {"type": "STATE", "state": {"type": "GLOBAL", "global": {"shared_state": {"v": value}}}}
-    )
+    """A RECORD whose data is {"id": record_id, **extra}."""
+    return _record(stream, {"id": record_id, **extra}, namespace)
