@@ -148,11 +148,12 @@ class StreamLoader:
         last_error = "no attempt made"
         while True:
             attempts += 1
-            endpoint = self._endpoints[(self._next_endpoint + attempts - 1) % len(self._endpoints)]
+            # The current entry; a transport failure rotates to the next one (_rotate_endpoint).
+            endpoint = self._endpoints[self._next_endpoint % len(self._endpoints)]
             where = f"{request.database}.{request.table} label={request.label}"
             try:
                 answer = put_following_redirects(
-                    endpoint, path, headers, body, timeout=self._config.load_timeout_seconds + 30
+                    endpoint, path, headers, body, timeout=self._config.load_timeout_seconds
                 )
             except (HopError, RedirectError) as exc:
                 last_error = f"{exc}"

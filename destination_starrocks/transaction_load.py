@@ -96,7 +96,7 @@ class TransactionLoader:
                 "/api/transaction/load",
                 headers,
                 self._loader.encode(request.body),
-                timeout=self._loader.config.load_timeout_seconds + 30,
+                timeout=self._loader.config.load_timeout_seconds,
             )
         except (HopError, RedirectError) as exc:
             raise TransientError(
