@@ -57,18 +57,26 @@ class LineReader:
 
     def _pump(self) -> None:
         try:
-            rest = b""
+            partial: list[bytes] = []  # pieces of a line longer than one read (e.g. a 50 MB record)
             read = getattr(self._stream, "read1", self._stream.read)
             while True:
                 chunk = read(READ_BLOCK_BYTES)
                 if not chunk:
                     break
-                lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
+                if b"\n" not in chunk:
+                    partial.append(chunk)
+                    continue
+                if partial:
+                    partial.append(chunk)
+                    chunk = b"".join(partial)
+                    partial = []
+                lines = chunk.split(b"\n")
                 rest = lines.pop()
-                if lines:
-                    self._blocks.put(lines)
-            if rest:
-                self._blocks.put([rest])
+                if rest:
+                    partial.append(rest)
+                self._blocks.put(lines)
+            if partial:
+                self._blocks.put([b"".join(partial)])
             self._blocks.put(END_OF_INPUT)
         except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which reports it
             self._blocks.put(exc)
