@@ -5,6 +5,7 @@ Runs against the emulator, or against a real StarRocks when STARROCKS_HOST is se
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -225,3 +226,32 @@ def test_expression_columns_are_labelled_with_their_starrocks_text(sr: SqlTarget
         labels = [d[0] for d in cur.description]
     assert labels[0] == "count(*)"
     assert labels[1].startswith("get_json_int(")
+
+
+@pytest.mark.parametrize(
+    "old_type, new_type, value, expected",
+    [
+        ("BIGINT", "DOUBLE", "7", 7.0),
+        ("DOUBLE", "VARCHAR(100)", "2.5", "2.5"),
+        ("DATE", "DATETIME", "'2024-01-02'", "2024-01-02 00:00:00"),
+    ],
+)
+def test_modify_column_allows_the_documented_widenings(
+    sr: SqlTarget, db: str, old_type, new_type, value, expected
+) -> None:
+    # StarRocks ALTER TABLE, "Modify the column type": these conversions keep every value.
+    run(
+        sr,
+        db,
+        f"CREATE TABLE w (id BIGINT NOT NULL, c {old_type}) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1 PROPERTIES ('replication_num' = '1')",
+    )
+    run(sr, db, f"INSERT INTO w VALUES (1, {value})")
+    run(sr, db, f"ALTER TABLE w MODIFY COLUMN c {new_type}")
+    deadline = time.monotonic() + 120  # a real StarRocks runs the schema change as a background job
+    while {r[0]: r[1] for r in run(sr, db, "DESC w")}[
+        "c"
+    ].upper() != new_type and time.monotonic() < deadline:
+        time.sleep(1)
+    assert {r[0]: r[1] for r in run(sr, db, "DESC w")}["c"].upper() == new_type
+    rows = run(sr, db, "SELECT c FROM w")
+    assert str(rows[0][0]) == str(expected)

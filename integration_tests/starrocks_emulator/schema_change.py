@@ -66,6 +66,15 @@ def _is_widening(old: str, new: str) -> bool:
         return (new_b or 0) == (old_b or 0) and (new_a or 38) >= (old_a or 38)
     if (old_base, new_base) == ("FLOAT", "DOUBLE"):
         return True
+    # Conversions StarRocks' ALTER TABLE page ("Modify the column type") also lists and the connector uses:
+    # integers to DOUBLE, numbers to VARCHAR (the value's text), DATE to DATETIME (midnight).
+    if old_base in _INT_ORDER and new_base == "DOUBLE":
+        return True
+    numeric = _INT_ORDER + ["FLOAT", "DOUBLE"]
+    if new_len is not None and (old_base in numeric or old_base.startswith("DECIMAL")):
+        return True
+    if (old_base, new_base) == ("DATE", "DATETIME"):
+        return True
     return duckdb_type(old) == duckdb_type(new)
 
 
