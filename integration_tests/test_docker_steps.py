@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 INSTALL_TIMEOUT_S = 600
 RUN_TIMEOUT_S = 120
+# The image fixture installs from the package index: allow for a slow index on top of pytest's 300 s default.
+pytestmark = pytest.mark.timeout(900)
 
 
 @dataclass
@@ -220,6 +222,16 @@ def test_dockerfile_builds_on_python_311_slim_with_airbyte_labels(steps: DockerS
     assert any(
         kind == "RUN" and argv[:2] == ["pip", "install"] and argv[-1] == "." for kind, argv, _ in steps.steps
     )
+
+
+def test_replay_refuses_what_it_cannot_replay() -> None:
+    # A Dockerfile step this file cannot perform must fail the test, not be skipped silently.
+    with pytest.raises(AssertionError, match="HEALTHCHECK"):
+        parse_dockerfile("FROM python:3.11-slim\nHEALTHCHECK CMD true\n")
+    with pytest.raises(AssertionError, match="RUN pip"):
+        parse_dockerfile("FROM python:3.11-slim\nRUN apt-get install -y curl\n")
+    steps = parse_dockerfile('FROM python:3.11-slim\nENV A=1 \\\n    B="two words"\nLABEL x.y=3\n')
+    assert steps.env == {"A": "1", "B": "two words"} and steps.labels == {"x.y": "3"}
 
 
 def test_airbyte_entrypoint_env_is_the_entrypoint(steps: DockerSteps) -> None:
