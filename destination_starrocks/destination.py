@@ -34,6 +34,9 @@ from destination_starrocks.write_command import main as write_main
 from destination_starrocks.write_command import parse_config
 
 DOCUMENTATION_URL = "https://docs.airbyte.com/integrations/destinations/starrocks"
+# MySQL-protocol codes StarRocks answers a missing privilege with: 1044/1142/1227 (older releases, MySQL's) and
+# 5203 (ErrorCode.ERR_ACCESS_DENIED in current StarRocks source); the message names the privilege.
+ACCESS_DENIED_CODES = (1044, 1142, 1227, 5203)
 logger = logging.getLogger("airbyte")
 
 
@@ -89,11 +92,10 @@ def check_connection(config: StarRocksConfig) -> None:
     table = f"_airbyte_check_{secrets.token_hex(4)}"
     qualified = f"{quote_identifier(database)}.{quote_identifier(table)}"
     with SqlClient.from_config(config) as sql:
-        _step(
-            sql,
-            f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}",
-            f"create database {database!r}",
-        )
+        try:
+            sql.ensure_database(database)
+        except StarRocksSqlError as exc:
+            raise _privilege_error(exc, f"create the database {database!r}") from None
         properties = ", ".join(
             f"{_sql_string(k)} = {_sql_string(v)}" for k, v in config.table_properties.items()
         )
@@ -130,9 +132,15 @@ def _step(sql: SqlClient, statement: str, what: str) -> None:
     try:
         sql.execute(statement)
     except StarRocksSqlError as exc:
-        if exc.code in (1044, 1142, 1227):
-            raise ConfigError(f"The user may not {what}: {exc}. Grant the privilege named there.") from None
-        raise ConfigError(f"Could not {what}: {exc}") from None
+        raise _privilege_error(exc, what) from None
+
+
+def _privilege_error(exc: StarRocksSqlError, what: str) -> ConfigError:
+    if exc.code in ACCESS_DENIED_CODES:
+        return ConfigError(
+            f"The user may not {what}: {str(exc).rstrip('. ')}. Grant the privilege named there."
+        )
+    return ConfigError(f"Could not {what}: {exc}")
 
 
 def _probe_failure(config: StarRocksConfig, exc: ConnectorError) -> str:

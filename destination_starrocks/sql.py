@@ -98,6 +98,17 @@ class SqlClient:
                 raise StarRocksSqlError(code, str(exc.args[1] if len(exc.args) > 1 else exc)) from None
         raise AssertionError("unreachable")
 
+    def ensure_database(self, database: str) -> bool:
+        """Create `database` unless the user can already see it; True if it was created.
+
+        StarRocks checks the CREATE DATABASE privilege before it looks at IF NOT EXISTS, so a user granted only
+        on an existing database must not be asked to create it.
+        """
+        if database in {row[0] for row in self.query("SHOW DATABASES")}:
+            return False
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {_quote(database)}")
+        return True
+
     def close(self) -> None:
         if self._conn is not None:
             try:
@@ -111,6 +122,10 @@ class SqlClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
 
 
 def _connect_error(config: StarRocksConfig, exc: pymysql.err.OperationalError) -> ConfigError:

@@ -230,6 +230,11 @@ class StreamLoader:
             return "retry", f"label {request.label} exists in state {state or existing}; loading again"
         if "too many versions" in message.lower():
             return "versions", message
+        if "access denied" in message.lower():
+            raise ConfigError(
+                f"StarRocks refused the Stream Load into {request.database}.{request.table}: {message.rstrip('. ')}. "
+                "Grant the user INSERT on that table (or database)."
+            )
         filtered = int(result.get("NumberFilteredRows") or 0)
         if filtered or "filtered" in message.lower():
             detail = self._error_log(str(result.get("ErrorURL") or ""))

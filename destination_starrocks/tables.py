@@ -161,7 +161,7 @@ class TableManager:
 
     def _ensure_database(self, db: str) -> None:
         if db not in self._databases:
-            self._sql.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(db)}")
+            self._sql.ensure_database(db)
             self._databases.add(db)
 
     # ------------------------------------------------------------------ metadata

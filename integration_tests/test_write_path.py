@@ -163,6 +163,24 @@ def test_check_catches_a_redirect_to_an_unreachable_be_and_load_urls_fixes_it(em
     assert fixed["status"] == "SUCCEEDED", fixed
 
 
+def test_check_names_the_privilege_a_user_lacks_on_an_existing_database(emulator):
+    with connect(emulator) as conn, conn.cursor() as cursor:
+        cursor.execute("CREATE DATABASE airbyte")
+        cursor.execute("CREATE USER 'reader'@'%' IDENTIFIED BY 'pw-reader'")
+        cursor.execute("GRANT SELECT ON ALL TABLES IN DATABASE airbyte TO USER 'reader'@'%'")
+        cursor.execute("CREATE USER 'maker'@'%' IDENTIFIED BY 'pw-maker'")
+        cursor.execute("GRANT CREATE TABLE, DROP, ALTER ON DATABASE airbyte TO USER 'maker'@'%'")
+        cursor.execute("GRANT DROP, ALTER, SELECT ON ALL TABLES IN DATABASE airbyte TO USER 'maker'@'%'")
+    # The database exists, so neither needs CREATE DATABASE (StarRocks checks it before IF NOT EXISTS).
+    reader = _check(config_for(emulator, username="reader", password="pw-reader"))
+    assert reader["status"] == "FAILED" and "CREATE TABLE privilege" in reader["message"], reader
+    maker = _check(config_for(emulator, username="maker", password="pw-maker"))
+    assert maker["status"] == "FAILED" and "INSERT privilege" in maker["message"], maker
+    with connect(emulator) as conn, conn.cursor() as cursor:
+        cursor.execute("GRANT INSERT ON ALL TABLES IN DATABASE airbyte TO USER 'maker'@'%'")
+    assert _check(config_for(emulator, username="maker", password="pw-maker"))["status"] == "SUCCEEDED"
+
+
 class _paced_writer:  # noqa: N801 - used as a context manager like open()
     """Feeds a `write` child process over time, so timers (the flush interval) matter."""
 
