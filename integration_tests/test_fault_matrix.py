@@ -221,3 +221,41 @@ def test_retries_exhausted_fail_with_a_trace_and_release_no_state_past_the_faile
     assert set(range(states[-1] + 1)) <= set(counts)
     # ...and nothing after the failed records: what is committed is a contiguous prefix of the input.
     assert set(counts) == set(range(len(counts)))
+
+
+# ---- the transaction interface (transaction_stream_load) -----------------------------------------------
+
+
+def test_transaction_commit_whose_answer_is_cut_off_is_recognised(emulator, fresh_database):
+    emulator.set_fault("commit_then_cut", count=2)
+    run = sync(emulator, fresh_database, transaction_stream_load="always")
+    assert_complete(run, emulator, fresh_database)
+    stats = emulator.stats()
+    assert stats["requests"].get("get_load_state", 0) >= 2 and not stats["faults"], stats["requests"]
+
+
+def test_transaction_chunk_failure_fails_the_sync_and_the_resumed_sync_loads_each_record_once(
+    emulator, fresh_database
+):
+    # A failed chunk cannot be resent (the transaction may hold part of it): the transaction is rolled back,
+    # the sync fails, and the platform's next attempt resumes after the last echoed STATE.
+    config = small_config(emulator, fresh_database, transaction_stream_load="always")
+    lines = source()
+    with ConnectorProcess(config, catalog(stream(TABLE))) as connector:
+        assert connector.send(lines[: len(lines) // 2])
+        assert connector.wait_for_states(2, timeout=30), connector.stderr[-3000:]
+        emulator.set_fault("http_500", count=1)
+        connector.send(lines[len(lines) // 2 :])
+        assert connector.wait(timeout=100) != 0
+        first = [state_value(s) for s in connector.states]
+        (error,) = connector.errors
+    assert error["failure_type"] == "transient_error", error
+    assert first == STATES[: len(first)] and len(first) < len(STATES)
+    counts = id_counts(emulator, fresh_database)
+    assert all(n == 1 for n in counts.values()) and set(range(first[-1] + 1)) <= set(counts)
+    resumed = run_connector(
+        "write", config, catalog(stream(TABLE)), source(first[-1] + 1, RECORDS - first[-1] - 1), timeout=100
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert first + [state_value(s) for s in resumed.states] == STATES
+    assert_exactly_once(emulator, fresh_database, range(RECORDS))
