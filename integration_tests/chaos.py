@@ -43,6 +43,7 @@ from integration_tests.connector import (
     catalog,
     config_for,
     connect,
+    global_state,
     record,
     stream,
     stream_state,
@@ -183,6 +184,7 @@ class Source:
     length (seeded per run), as a real source reading several tables would."""
 
     records_per_stream: int
+    global_states: bool = False  # GLOBAL states (as CDC sources send) instead of one STREAM state per stream
 
     @staticmethod
     def line(name: str, i: int) -> bytes:
@@ -201,9 +203,11 @@ class Source:
             lines = []
             for i in range(position[name], min(position[name] + run, self.records_per_stream)):
                 lines.append(self.line(name, i))
-                if (i + 1) % STATE_EVERY == 0 or i + 1 == self.records_per_stream:
-                    lines.append(stream_state(name, i + 1))
                 position[name] = i + 1
+                if (i + 1) % STATE_EVERY == 0 or i + 1 == self.records_per_stream:
+                    lines.append(
+                        global_state(dict(position)) if self.global_states else stream_state(name, i + 1)
+                    )
             yield lines
 
 
@@ -228,6 +232,7 @@ class ChaosReport:
     cycles: int
     seed: int
     records_per_stream: int
+    state_kind: str = "STREAM"
     killed_runs: int = 0
     runs_with_rows_past_the_last_state: int = 0
     rows_past_the_last_state: int = 0  # committed by a killed run after its last echoed STATE (append)
@@ -243,6 +248,7 @@ class ChaosReport:
     def summary(self) -> str:
         return (
             f"chaos: {self.cycles} killed cycles (seed {self.seed}), {self.records_per_stream} records per stream, "
+            f"{self.state_kind} states, "
             f"{self.states_echoed} states echoed; append stream: {self.append_rows} rows, "
             f"{self.append_duplicates} duplicates; {self.runs_with_rows_past_the_last_state} killed runs had "
             f"committed {self.rows_past_the_last_state} rows past their last echoed STATE "
@@ -350,15 +356,20 @@ def chaos_config(emulator: Any, database: str) -> dict[str, Any]:
 
 
 def run_chaos(
-    cycles: int, seed: int = 7, records_per_cycle: int = 3000, log: Any = None, emulator: Any = None
+    cycles: int,
+    seed: int = 7,
+    records_per_cycle: int = 3000,
+    log: Any = None,
+    emulator: Any = None,
+    global_states: bool = False,
 ) -> ChaosReport:
     """Run `cycles` killed runs and one final run; returns the report (violations listed, never raised)."""
     from integration_tests.starrocks_emulator.process import EmulatorProcess
 
     started = time.monotonic()
     rng = random.Random(seed)
-    source = Source(records_per_stream=max(records_per_cycle * cycles, 1000))
-    report = ChaosReport(cycles, seed, source.records_per_stream)
+    source = Source(max(records_per_cycle * cycles, 1000), global_states)
+    report = ChaosReport(cycles, seed, source.records_per_stream, "GLOBAL" if global_states else "STREAM")
     database = f"chaos_{seed}_{int(time.time())}"
     own = emulator is None
     emulator = emulator or EmulatorProcess().start()
@@ -390,8 +401,11 @@ def run_chaos(
                     connector.kill()
                     report.killed_runs += 1
                 for state in connector.states:
-                    descriptor = state["stream"]["stream_descriptor"]
-                    resume[descriptor["name"]] = state["stream"]["stream_state"]["v"]
+                    if state["type"] == "GLOBAL":
+                        resume.update(state["global"]["shared_state"]["v"])
+                    else:
+                        descriptor = state["stream"]["stream_descriptor"]
+                        resume[descriptor["name"]] = state["stream"]["stream_state"]["v"]
                     report.states_echoed += 1
                 errors = connector.errors
             if errors:
@@ -417,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--records-per-cycle", type=int, default=3000, help="records per stream per cycle")
+    parser.add_argument("--global-states", action="store_true", help="GLOBAL states (CDC) instead of STREAM")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     report = run_chaos(
@@ -424,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.records_per_cycle,
         log=(lambda text: print(text, file=sys.stderr)) if args.verbose else None,
+        global_states=args.global_states,
     )
     print(report.summary())
     print(orjson.dumps(report.__dict__).decode())
