@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,24 @@ def run_peer(
     return entry
 
 
+def _guarded(records: int, workload: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one workload; if the harness itself fails (emulator gone, SQL error), record why and go on."""
+    try:
+        return workload()
+    except Exception as exc:  # noqa: BLE001 - one broken workload must not lose the others' figures
+        _log(f"workload failed: {type(exc).__name__}: {exc}")
+        return report.workload_entry(
+            records, None, None, None, None, error=f"harness: {type(exc).__name__}: {exc}"
+        )
+
+
+def _ingest_rate(emu: EmulatorProcess) -> float | None:
+    try:
+        return emu.stats().get("ingest_rows_per_s")
+    except OSError:
+        return None
+
+
 def _git_commit() -> str | None:
     result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return result.stdout.strip() or None
@@ -302,9 +321,14 @@ def run(
             if name != "bulk":
                 _log(f"generating {name} input ({shapes[name].records:,} records)")
                 datagen.write_airbyte_input(shapes[name], input_path)
-            result[name] = run_connector_workload(emu, shapes[name], input_path, workdir, preset.timeout_s)
+            result[name] = _guarded(
+                shapes[name].records,
+                lambda name=name, input_path=input_path: run_connector_workload(
+                    emu, shapes[name], input_path, workdir, preset.timeout_s
+                ),
+            )
             if name == "bulk":
-                result[name]["emulator_ingest_rows_per_s"] = emu.stats().get("ingest_rows_per_s")
+                result[name]["emulator_ingest_rows_per_s"] = _ingest_rate(emu)
                 _log("parse floor (after bulk)")
                 floors.append(baselines.parse_floor(bulk_input))
             else:
@@ -313,10 +337,15 @@ def run(
             result["parse_floor"] = baselines.combine_floors(floors)
             result["parse_floor_records_per_s"] = result["parse_floor"]["records_per_s"]
         if "single_insert_baseline" in only:
-            result["single_insert_baseline"] = run_single_insert(emu, bulk_input, preset.single_insert)
+            result["single_insert_baseline"] = _guarded(
+                preset.single_insert, lambda: run_single_insert(emu, bulk_input, preset.single_insert)
+            )
         if "peer" in only:
-            result["peer"] = run_peer(emu, bulk_input, workdir, preset.peer, preset.timeout_s, install_peer)
-        result["emulator_ingest_rows_per_s"] = emu.stats().get("ingest_rows_per_s")
+            result["peer"] = _guarded(
+                preset.peer,
+                lambda: run_peer(emu, bulk_input, workdir, preset.peer, preset.timeout_s, install_peer),
+            )
+        result["emulator_ingest_rows_per_s"] = _ingest_rate(emu)
     result["meta"]["total_wall_s"] = round(time.perf_counter() - started, 1)
     result["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report.finish_report(result, defaults.max_buffer_memory_mb)
