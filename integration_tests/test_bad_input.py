@@ -82,6 +82,35 @@ def test_invalid_utf8_fails_naming_the_line(starrocks, fresh_database):
     assert_stopped_at_the_bad_line(run, starrocks, fresh_database, "system_error", "line 13", "UTF-8")
 
 
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        b'{"type": "RECORD", "record": {"data": {"id": 50}, "emitted_at": 1}}',
+        b'{"type": "RECORD", "record": {"stream": "t", "data": [1, 2], "emitted_at": 1}}',
+        b'{"type": "RECORD", "record": null}',
+        b'{"type": "RECORD", "record": {"stream": "t", "data": {"id": 50}, "emitted_at": "yesterday"}}',
+        b'{"type": "STATE", "state": "not an object"}',
+    ],
+    ids=[
+        "record without stream",
+        "data not an object",
+        "record null",
+        "emitted_at not a number",
+        "bad state",
+    ],
+)
+def test_a_message_of_the_wrong_shape_fails_naming_its_line_after_committing_what_came_before(
+    starrocks, fresh_database, bad_line
+):
+    run = run_connector(
+        "write",
+        config_for(starrocks, database=fresh_database),
+        catalog(stream("t")),
+        before_and_after(bad_line),
+    )
+    assert_stopped_at_the_bad_line(run, starrocks, fresh_database, "system_error", "line 13")
+
+
 def test_a_50_mb_record_loads_truncated_with_a_meta_change_and_its_neighbours_load_too(
     starrocks, fresh_database
 ):
