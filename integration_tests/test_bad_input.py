@@ -228,3 +228,22 @@ def test_a_bad_config_is_a_config_error_naming_each_field_for_write_and_check(st
         assert field in status["message"], status["message"]
     for run in (write, check):
         assert "pw-Never-Shown-42" not in run.stdout + run.stderr
+
+
+def test_check_uses_the_database_the_sync_writes_to_when_the_name_needs_sanitising(starrocks, fresh_database):
+    # "it_x-y ü" is not a StarRocks database name; the sync writes to its sanitised form, so check must
+    # create and probe that one (and leave no database the sync never uses).
+    odd = f"{fresh_database}-y ü"
+    config = config_for(starrocks, database=odd)
+    check = run_connector("check", config)
+    (status,) = [m["connectionStatus"] for m in check.of_type("CONNECTION_STATUS")]
+    assert status["status"] == "SUCCEEDED", status
+    write = run_connector(
+        "write", config, catalog(stream("t")), [record("t", {"id": 1}), stream_state("t", 1)]
+    )
+    assert write.returncode == 0, write.stderr[-3000:]
+    with connect(starrocks) as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW DATABASES")
+        created = sorted(r[0] for r in cursor.fetchall() if r[0].startswith(fresh_database))
+    assert created == [f"{fresh_database}_y_u"]
+    assert rows(starrocks, created[0], "t") == [(1,)]
