@@ -3,8 +3,10 @@
 The promise: a STATE is emitted only when every record received before it (for the streams it covers) is
 committed in StarRocks. The ledger counts records per stream as they are received and as their loads commit;
 a STATE snapshots the received counts of the streams it covers and may leave once the committed counts have
-reached that snapshot. States leave strictly in the order they arrived, so a later STATE never overtakes an
-earlier one that is still waiting.
+reached that snapshot. States leave in the order they arrived within their scope: per stream for STREAM
+states, overall for GLOBAL/LEGACY ones, as Airbyte's own destination CDK does (GlobalAsyncStateManager keeps a
+queue per stream descriptor). So one stream's STATE never waits for another stream's load, and a batch that
+ends at a STATE lets that STATE leave the moment it commits.
 
 Scopes (Airbyte protocol): a STREAM state covers its own stream; a GLOBAL or LEGACY state covers every stream.
 `destinationStats.recordCount` is the number of records of the state's scope received since the previous
@@ -23,6 +25,7 @@ from typing import Any
 
 StreamKey = tuple[str | None, str]  # (namespace, name) as in the catalog
 ALL_STREAMS = None
+ALL_SCOPE = "*"  # the queue of GLOBAL and LEGACY states
 
 
 @dataclass
@@ -30,6 +33,7 @@ class PendingState:
     message: dict[str, Any]
     needs: dict[StreamKey, int]  # received count per stream that must be committed first
     record_count: int
+    seq: int = 0  # arrival order, to emit what one pass releases in the order it came
 
 
 @dataclass
@@ -37,7 +41,8 @@ class CheckpointLedger:
     streams: list[StreamKey]
     received: dict[StreamKey, int] = field(init=False)
     committed: dict[StreamKey, int] = field(init=False)
-    _pending: deque[PendingState] = field(init=False, default_factory=deque)
+    # One FIFO per scope: a stream key (STREAM states) or ALL_SCOPE (GLOBAL and LEGACY states).
+    _pending: dict[Any, deque[PendingState]] = field(init=False, default_factory=dict)
     _counted_at_last_state: dict[StreamKey | None, int] = field(init=False, default_factory=dict)
     states_received: int = field(init=False, default=0)
     states_released: int = field(init=False, default=0)
@@ -68,15 +73,19 @@ class CheckpointLedger:
             count = sum(needs.values()) - sum(self._counted_at_last_state.get(s, 0) for s in scope)
             for s in scope:
                 self._counted_at_last_state[s] = self.received[s]
-        pending = PendingState(message, needs, count)
-        self._pending.append(pending)
+        pending = PendingState(message, needs, count, self.states_received)
+        queue_key = ALL_SCOPE if scope is ALL_STREAMS else tuple(scope)
+        self._pending.setdefault(queue_key, deque()).append(pending)
         return pending
 
     def releasable(self) -> list[PendingState]:
-        """Pop, in arrival order, every STATE whose records are all committed; stop at the first that is not."""
+        """Pop every STATE whose records are all committed, each scope's queue in its arrival order (a queue
+        stops at its first STATE that is not covered)."""
         out: list[PendingState] = []
-        while self._pending and self._is_covered(self._pending[0]):
-            out.append(self._pending.popleft())
+        for queue in self._pending.values():
+            while queue and self._is_covered(queue[0]):
+                out.append(queue.popleft())
+        out.sort(key=lambda pending: pending.seq)
         self.states_released += len(out)
         return out
 
@@ -87,13 +96,13 @@ class CheckpointLedger:
     def waiting_streams(self) -> set[StreamKey]:
         """Streams with records that some waiting STATE still needs committed."""
         out: set[StreamKey] = set()
-        for pending in self._pending:
+        for pending in (p for queue in self._pending.values() for p in queue):
             out.update(s for s, n in pending.needs.items() if self.committed[s] < n)
         return out
 
     @property
     def pending_count(self) -> int:
-        return len(self._pending)
+        return sum(len(queue) for queue in self._pending.values())
 
 
 def scope_of(message: dict[str, Any], known: dict[StreamKey, int]) -> list[StreamKey] | None:

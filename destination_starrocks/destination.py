@@ -24,7 +24,9 @@ from airbyte_cdk.models import (
     ConnectorSpecification,
     DestinationSyncMode,
     Status,
+    Type,
 )
+from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
 
 from destination_starrocks.errors import ConfigError, ConnectorError, StarRocksSqlError
 from destination_starrocks.spec import StarRocksConfig, connection_specification
@@ -54,6 +56,17 @@ class DestinationStarRocks(Destination):
         )
 
     def run_cmd(self, parsed_args: argparse.Namespace) -> Iterable[AirbyteMessage]:
+        if parsed_args.command == "check":
+            # Validate with the pydantic spec first: its message names every wrong field (jsonschema's names
+            # the first wrong value only), and never quotes a value.
+            raw = self.read_config(config_path=parsed_args.config)
+            update_secrets(get_secrets(connection_specification(), raw))
+            try:
+                parse_config(raw)
+            except ConfigError as exc:
+                status = AirbyteConnectionStatus(status=Status.FAILED, message=str(exc))
+                yield AirbyteMessage(type=Type.CONNECTION_STATUS, connectionStatus=status)
+                return
         if parsed_args.command != "write":
             yield from super().run_cmd(parsed_args)
             return
@@ -86,9 +99,9 @@ class DestinationStarRocks(Destination):
 
 def check_connection(config: StarRocksConfig) -> None:
     """Everything a sync needs, tried for real; raises ConfigError naming what failed."""
-    from destination_starrocks.naming import quote_identifier
+    from destination_starrocks.naming import database_name, quote_identifier
 
-    database = config.database
+    database = database_name(config.database)  # the database the sync writes to, not the raw setting
     table = f"_airbyte_check_{secrets.token_hex(4)}"
     qualified = f"{quote_identifier(database)}.{quote_identifier(table)}"
     with SqlClient.from_config(config) as sql:

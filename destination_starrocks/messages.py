@@ -81,6 +81,13 @@ class LineReader:
         except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which reports it
             self._blocks.put(exc)
 
+    def wake(self) -> None:
+        """Make a waiting `next_block` return `[]` now (a load finished: its states may leave at once)."""
+        try:
+            self._blocks.put_nowait([])
+        except queue.Full:
+            pass  # input is queued: the writer is busy and ticks after its next block anyway
+
     def next_block(self, timeout: float | None) -> list[bytes] | None:
         """The next lines; `[]` if none arrived within `timeout`; None at end of input."""
         try:
@@ -92,7 +99,7 @@ class LineReader:
         if item is None:
             return None
         self.lines_read += len(item)
-        return item
+        return item  # [] when woken
 
 
 class Output:

@@ -142,6 +142,7 @@ class Writer:
         self._pending_bytes = 0  # sealed + in flight, counted against the memory budget
         self._run_token = new_run_token()
         self._failure: BaseException | None = None
+        self._reader: LineReader | None = None
         self._line_no = 0
         self.summary = WriteSummary()
         self._started = time.monotonic()
@@ -151,6 +152,7 @@ class Writer:
 
     def run(self, stdin: IO[bytes]) -> WriteSummary:
         reader = LineReader(stdin)
+        self._reader = reader
         try:
             while self._failure is None:
                 block = reader.next_block(self._wait_seconds())
@@ -208,36 +210,46 @@ class Writer:
                     raise InputError(
                         f"Input line {line_no} is not an Airbyte message ({_reason(exc)}): {line[:200]!r}"
                     ) from None
-                if kind == "RECORD":
-                    record = message["record"]
-                    name = record["stream"]
-                    namespace = record.get("namespace")
-                    if runtime is None or name != last_name or namespace != last_namespace:
-                        runtime = self._route(name, namespace, line_no)
-                        last_name, last_namespace = name, namespace
-                    meta = record.get("meta")
-                    emitted_at = record.get("emitted_at") or 0
-                    data = record["data"]
-                    buffer = runtime.buffer
-                    shaper = runtime.shaper
-                    if runtime.dedup:
-                        dedup_key = shaper.dedup_key(data)
-                        cursor = shaper.cursor_value(data)
-                        buffer.add_keyed(
-                            dedup_key, cursor, shaper.shape(data, emitted_at, meta and meta.get("changes"))
-                        )
-                        size = buffer.nbytes
-                    else:
-                        size = buffer.add(shaper.shape(data, emitted_at, meta and meta.get("changes")))
-                    received[runtime.key] += 1
-                    records += 1
-                    if size >= batch_bytes or buffer.records >= runtime.row_limit:
-                        self._seal(runtime, Reason.BYTES if size >= batch_bytes else Reason.ROWS)
-                elif kind == "STATE":
-                    self._on_state(message)
-                elif kind == "TRACE":
-                    self._on_trace(message, line_no)
-                # LOG, CONTROL and other types carry nothing for a destination.
+                try:
+                    if kind == "RECORD":
+                        record = message["record"]
+                        name = record["stream"]
+                        namespace = record.get("namespace")
+                        if runtime is None or name != last_name or namespace != last_namespace:
+                            runtime = self._route(name, namespace, line_no)
+                            last_name, last_namespace = name, namespace
+                        meta = record.get("meta")
+                        emitted_at = record.get("emitted_at") or 0
+                        data = record["data"]
+                        buffer = runtime.buffer
+                        shaper = runtime.shaper
+                        if runtime.dedup:
+                            dedup_key = shaper.dedup_key(data)
+                            cursor = shaper.cursor_value(data)
+                            buffer.add_keyed(
+                                dedup_key,
+                                cursor,
+                                shaper.shape(data, emitted_at, meta and meta.get("changes")),
+                            )
+                            size = buffer.nbytes
+                        else:
+                            size = buffer.add(shaper.shape(data, emitted_at, meta and meta.get("changes")))
+                        received[runtime.key] += 1
+                        records += 1
+                        if size >= batch_bytes or buffer.records >= runtime.row_limit:
+                            self._seal(runtime, Reason.BYTES if size >= batch_bytes else Reason.ROWS)
+                    elif kind == "STATE":
+                        self._on_state(message)
+                    elif kind == "TRACE":
+                        self._on_trace(message, line_no)
+                    # LOG, CONTROL and other types carry nothing for a destination.
+                except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                    # A message of the wrong shape (no stream, data not an object, a bad emitted_at...):
+                    # nothing of it was buffered; say which line, after committing what came before.
+                    raise InputError(
+                        f"Input line {line_no} is a {kind} message of the wrong shape "
+                        f"({type(exc).__name__}: {exc}): {line[:200]!r}"
+                    ) from None
         finally:
             self._line_no = line_no
             self.summary.records += records
@@ -382,7 +394,14 @@ class Writer:
         runtime.inflight = batch
         self._running += 1
         future = self._pool.submit(self._send, runtime.target, batch)
-        future.add_done_callback(lambda f, r=runtime, b=batch: self._done.put((r, b, f)))
+        future.add_done_callback(lambda f, r=runtime, b=batch: self._load_done(r, b, f))
+
+    def _load_done(self, runtime: StreamRuntime, batch: Batch, future: Future) -> None:
+        """Runs on the load's thread: hand the result to the loop and wake it, so the STATEs this load
+        unblocks leave now rather than on the loop's next timer (a kill in between would duplicate rows)."""
+        self._done.put((runtime, batch, future))
+        if self._reader is not None:
+            self._reader.wake()
 
     def _send(self, target: Target, batch: Batch) -> LoadResult | None:
         body = batch.body if batch.row_count else b""

@@ -55,14 +55,30 @@ def test_global_state_waits_for_every_stream():
     assert [p.record_count for p in ledger.releasable()] == [4]
 
 
-def test_states_leave_in_arrival_order_even_when_a_later_one_is_ready_first():
+def test_stream_states_leave_in_order_per_stream_and_never_wait_for_another_stream():
     ledger = CheckpointLedger([A, B])
     ledger.record_received(A, 1)
-    first = ledger.state_received(stream_state("a", value=1))
+    a1 = ledger.state_received(stream_state("a", value=1))
     ledger.record_received(B, 1)
-    second = ledger.state_received(stream_state("b", "ns", value=2))
+    b1 = ledger.state_received(stream_state("b", "ns", value=2))
+    ledger.record_received(A, 1)
+    a2 = ledger.state_received(stream_state("a", value=3))
     ledger.batch_committed(B, 1)
-    assert ledger.releasable() == []  # b's state is ready but a's, before it, is not
+    assert ledger.releasable() == [
+        b1
+    ]  # b's state does not wait for a's load (Airbyte's CDK: a queue per stream)
+    ledger.batch_committed(A, 2)
+    assert ledger.releasable() == [a1, a2]  # a's states in their own order
+
+
+def test_global_states_leave_in_arrival_order():
+    ledger = CheckpointLedger([A, B])
+    ledger.record_received(A, 1)
+    first = ledger.state_received(global_state(1))
+    ledger.record_received(B, 1)
+    second = ledger.state_received(global_state(2))
+    ledger.batch_committed(B, 1)
+    assert ledger.releasable() == []  # the second needs b (committed) but the first, before it, needs a
     ledger.batch_committed(A, 1)
     assert ledger.releasable() == [first, second]
 
@@ -86,14 +102,14 @@ def test_state_with_no_records_is_released_at_once():
     assert [p.record_count for p in ledger.releasable()] == [0]
 
 
-def test_state_for_a_stream_outside_the_catalog_waits_only_for_earlier_states():
+def test_state_for_a_stream_outside_the_catalog_is_released_at_once():
     ledger = CheckpointLedger([A])
     ledger.record_received(A, 1)
     ledger.state_received(stream_state("a"))
-    ledger.state_received(stream_state("unknown"))
-    assert ledger.releasable() == []
+    unknown = ledger.state_received(stream_state("unknown"))
+    assert ledger.releasable() == [unknown]  # it covers none of our records
     ledger.batch_committed(A, 1)
-    assert len(ledger.releasable()) == 2
+    assert len(ledger.releasable()) == 1
 
 
 def test_waiting_streams_names_what_blocks_states():

@@ -37,6 +37,10 @@ class FakeStarRocks:
             "gens": gens,
         }
 
+    def ensure_database(self, database: str) -> bool:
+        self.statements.append(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        return True
+
     def execute(self, sql: str, args=None) -> int:  # noqa: ANN001
         self.statements.append(sql)
         if m := re.match(
