@@ -23,17 +23,31 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 StreamKey = tuple[str | None, str]  # (namespace, name) as in the catalog
 ALL_STREAMS = None
 ALL_SCOPE = "*"  # the queue of GLOBAL and LEGACY states
 
 
-@dataclass
+# Memory a waiting STATE costs beyond its bytes (the object, its `needs` dict): counted against the budget.
+PENDING_STATE_OVERHEAD_BYTES = 300
+
+
+@dataclass(slots=True)
 class PendingState:
-    message: dict[str, Any]
+    raw: bytes  # the STATE line as received: kept as bytes, decoded again only when it leaves
     needs: dict[StreamKey, int]  # received count per stream that must be committed first
     record_count: int
     seq: int = 0  # arrival order, to emit what one pass releases in the order it came
+
+    @property
+    def message(self) -> dict[str, Any]:
+        return orjson.loads(self.raw)
+
+    @property
+    def memory_bytes(self) -> int:
+        return len(self.raw) + PENDING_STATE_OVERHEAD_BYTES + 60 * len(self.needs)
 
 
 @dataclass
@@ -46,6 +60,7 @@ class CheckpointLedger:
     _counted_at_last_state: dict[StreamKey | None, int] = field(init=False, default_factory=dict)
     states_received: int = field(init=False, default=0)
     states_released: int = field(init=False, default=0)
+    pending_bytes: int = field(init=False, default=0)  # memory of waiting STATEs
 
     def __post_init__(self) -> None:
         self.received = dict.fromkeys(self.streams, 0)
@@ -59,8 +74,10 @@ class CheckpointLedger:
         if received_through > self.committed[stream]:
             self.committed[stream] = received_through
 
-    def state_received(self, message: dict[str, Any]) -> PendingState:
-        """Queue a STATE; returns it so the caller can ask the flush policy to cover its streams."""
+    def state_received(self, message: dict[str, Any], raw: bytes | None = None) -> PendingState:
+        """Queue a STATE (`raw`: its line, kept instead of the decoded message: a source that sends a STATE
+        per record can have hundreds of thousands waiting); returns it so the caller can ask the flush policy
+        to cover its streams."""
         self.states_received += 1
         scope = scope_of(message, self.received)
         if scope is ALL_STREAMS:
@@ -73,7 +90,10 @@ class CheckpointLedger:
             count = sum(needs.values()) - sum(self._counted_at_last_state.get(s, 0) for s in scope)
             for s in scope:
                 self._counted_at_last_state[s] = self.received[s]
-        pending = PendingState(message, needs, count, self.states_received)
+        pending = PendingState(
+            raw if raw is not None else orjson.dumps(message), needs, count, self.states_received
+        )
+        self.pending_bytes += pending.memory_bytes
         queue_key = ALL_SCOPE if scope is ALL_STREAMS else tuple(scope)
         self._pending.setdefault(queue_key, deque()).append(pending)
         return pending
@@ -87,6 +107,7 @@ class CheckpointLedger:
                 out.append(queue.popleft())
         out.sort(key=lambda pending: pending.seq)
         self.states_released += len(out)
+        self.pending_bytes -= sum(pending.memory_bytes for pending in out)
         return out
 
     def _is_covered(self, pending: PendingState) -> bool:

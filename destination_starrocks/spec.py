@@ -4,11 +4,13 @@ The Airbyte SPEC's `connectionSpecification` is generated from this model, and s
 reference in the README (a test keeps the two in step), so a default is never stated twice.
 
 Why these batching defaults: StarRocks makes one data version per tablet for every committed load, and
-refuses loads past `tablet_max_versions` (1000). With ~300-byte rows, a million records is ~300 MB, so
-`batch_bytes` of 64 MiB and `batch_size` of 200,000 rows give 5-6 loads (versions) per million records,
-under the ~10 we promise. A STATE is held at most `flush_interval_seconds` (60 s): that bounds how late a
-checkpoint leaves and, for a source that sends a STATE after every record, makes it one load per table per
-minute instead of one per record.
+refuses loads past `tablet_max_versions` (1000). A typical Airbyte record becomes a ~300-600-byte JSON row
+once the `_airbyte_*` columns are added, so a million records is 300-600 MB: `batch_bytes` of 128 MiB and
+`batch_size` of 500,000 rows give 3-5 loads (versions) per million records, under the ~10 we promise, close
+to the StarRocks Flink and Kafka connectors' 90 MB / 500,000-row defaults. A STATE is held at most
+`flush_interval_seconds` (60 s): that bounds how late a checkpoint leaves and, for a source that sends a STATE
+after every record, makes it one load per table per minute instead of one per record. The memory budget (384
+MiB) holds one full batch being loaded plus the next one filling, with room for the STATEs waiting on them.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class StarRocksConfig(BaseModel):
         json_schema_extra=_ui(8),
     )
     batch_size: int = Field(
-        200_000,
+        500_000,
         title="Batch size (rows)",
         description="Rows per table buffered before a Stream Load is sent. Each load creates one data version "
         "per tablet in StarRocks, so larger batches mean fewer versions.",
@@ -102,7 +104,7 @@ class StarRocksConfig(BaseModel):
         json_schema_extra=_ui(9),
     )
     batch_bytes: int = Field(
-        64 * MIB,
+        128 * MIB,
         title="Batch size (bytes)",
         description="Bytes of JSON per table buffered before a Stream Load is sent.",
         ge=1024,
@@ -117,7 +119,7 @@ class StarRocksConfig(BaseModel):
         json_schema_extra=_ui(11),
     )
     max_buffer_memory_mb: int = Field(
-        256,
+        384,
         title="Buffer memory (MiB)",
         description="One memory budget for all streams' buffers and loads in flight together; the largest "
         "buffers are flushed first when it is reached.",

@@ -239,7 +239,7 @@ class Writer:
                         if size >= batch_bytes or buffer.records >= runtime.row_limit:
                             self._seal(runtime, Reason.BYTES if size >= batch_bytes else Reason.ROWS)
                     elif kind == "STATE":
-                        self._on_state(message)
+                        self._on_state(message, line)
                     elif kind == "TRACE":
                         self._on_trace(message, line_no)
                     # LOG, CONTROL and other types carry nothing for a destination.
@@ -264,8 +264,8 @@ class Writer:
             )
         return runtime
 
-    def _on_state(self, message: dict[str, Any]) -> None:
-        pending = self._ledger.state_received(message)
+    def _on_state(self, message: dict[str, Any], line: bytes) -> None:
+        pending = self._ledger.state_received(message, line)
         for key in pending.needs:
             self._streams[key].buffer.mark_state()
         for key in flush_policy.due_on_state(self._limits, pending.needs):
@@ -305,14 +305,20 @@ class Writer:
         for key in flush_policy.due_by_age(self._limits, views, now):
             self._seal(self._streams[key], Reason.AGE)
         views = [self._view(r) for r in self._streams.values() if r.active()]
-        for key in flush_policy.due_by_memory(self._limits, views, self._pending_bytes):
+        held = self._pending_bytes + self._ledger.pending_bytes  # sealed and in-flight loads, waiting STATEs
+        for key in flush_policy.due_by_memory(self._limits, views, held):
             self._seal(self._streams[key], Reason.MEMORY)
-        # Backpressure: while sealed and in-flight batches alone fill the budget, wait for loads to finish.
-        while self._failure is None and self._pending_bytes > self._limits.budget_bytes and self._running:
+        # Backpressure: while everything held is over the budget, stop reading and let loads finish (they
+        # free their bodies and release the STATEs they cover).
+        while self._failure is None and self._running and self._memory_held() > self._limits.budget_bytes:
             self._drain("one")
         self._release_states()
         if now - self._last_progress >= PROGRESS_EVERY_SECONDS:
             self._log_progress(now)
+
+    def _memory_held(self) -> int:
+        buffered = sum(r.buffer.memory_bytes for r in self._streams.values())
+        return buffered + self._pending_bytes + self._ledger.pending_bytes
 
     def _wait_seconds(self) -> float:
         views = [self._view(r) for r in self._streams.values() if r.active()]
@@ -479,7 +485,7 @@ class Writer:
 
     def _release_states(self) -> None:
         for pending in self._ledger.releasable():
-            self._out.state(pending.message, pending.record_count)
+            self._out.state(pending.message, pending.record_count)  # decoded again only now
 
     def _stop_pool(self) -> None:
         # Let loads already sent finish (they may commit); never start the ones still waiting.
