@@ -197,15 +197,22 @@ class InformationSchema:
         self._con = duckdb.connect(":memory:")
         self._lock = threading.Lock()
 
-    def _metas(self) -> list[TableMeta]:
+    def _metas(self, only: dict[str, str] | None = None) -> list[TableMeta]:
+        """Tables' metadata, limited to `only` ({"TABLE_SCHEMA": db, "TABLE_NAME": name}) when the query's
+        WHERE pins them: building every table's rows per query made one lookup cost O(tables in the catalog)."""
+        only = only or {}
         metas = []
         for db in self.engine.databases():
+            if "TABLE_SCHEMA" in only and db != only["TABLE_SCHEMA"]:
+                continue
             for name in self.engine.tables(db):
+                if "TABLE_NAME" in only and name != only["TABLE_NAME"]:
+                    continue
                 metas.append(self.engine.table(db, name))
         return metas
 
-    def rows(self, table: str) -> list[tuple[Any, ...]]:
-        """Current rows of one information_schema table."""
+    def rows(self, table: str, only: dict[str, str] | None = None) -> list[tuple[Any, ...]]:
+        """Current rows of one information_schema table (pre-filtered by `only`; the query filters again)."""
         if table == "schemata":
             return [
                 ("def", db, "utf8", "utf8_general_ci", None)
@@ -214,7 +221,7 @@ class InformationSchema:
         if table == "tables":
             stats = self.engine.stats().get("tables", {})
             out = []
-            for meta in self._metas():
+            for meta in self._metas(only):
                 entry = stats.get(f"{meta.db}.{meta.name}", {})
                 rows, size = int(entry.get("rows", 0)), int(entry.get("bytes", 0))
                 created = self.engine.table_created_at(meta.db, meta.name)
@@ -240,10 +247,10 @@ class InformationSchema:
                     json.dumps({"replication_num": "1", **meta.properties}),
                     None,
                 )  # fmt: skip
-                for meta in self._metas()
+                for meta in self._metas(only)
             ]
         if table == "columns":
-            return [column_row(m, c, i + 1) for m in self._metas() for i, c in enumerate(m.columns)]
+            return [column_row(m, c, i + 1) for m in self._metas(only) for i, c in enumerate(m.columns)]
         if table == "loads":
             return [self._load_row(j) for j in self.engine.loads()]
         return []
@@ -280,12 +287,13 @@ class InformationSchema:
             table.set("this", exp.to_identifier(f"is_{name}", quoted=True))
             table.set("db", exp.to_identifier("main"))
             table.set("catalog", None)
+        only = _pinned(select) if len(wanted) == 1 else {}
         sql = to_duckdb(select)
         with self._lock:
             for name in wanted:
                 defs = ", ".join(f'"{col}" {typ}' for col, typ in SCHEMAS[name])
                 self._con.execute(f'CREATE OR REPLACE TABLE main."is_{name}" ({defs})')
-                rows = self.rows(name)
+                rows = self.rows(name, only)
                 if rows:
                     marks = ", ".join("?" for _ in SCHEMAS[name])
                     self._con.executemany(f'INSERT INTO main."is_{name}" VALUES ({marks})', rows)
@@ -295,3 +303,27 @@ class InformationSchema:
                 raise analysis_error(err) from err
             names = [d[0] for d in cursor.description or []]
             return names, cursor.fetchall()
+
+
+def _pinned(select: exp.Expression) -> dict[str, str]:
+    """`TABLE_SCHEMA = 'x'` / `TABLE_NAME = 'y'` conditions that every row of the answer must meet (equalities
+    joined to the WHERE only through AND), so rows that fail them need not be built."""
+    where = select.args.get("where")
+    if where is None:
+        return {}
+    out: dict[str, str] = {}
+    for eq in where.find_all(exp.EQ):
+        column, literal = eq.left, eq.right
+        if isinstance(column, exp.Literal) and isinstance(literal, exp.Column):
+            column, literal = literal, column
+        if not (isinstance(column, exp.Column) and isinstance(literal, exp.Literal) and literal.is_string):
+            continue
+        name = column.name.upper()
+        if name not in ("TABLE_SCHEMA", "TABLE_NAME"):
+            continue
+        parent = eq.parent
+        while isinstance(parent, (exp.And, exp.Paren)):
+            parent = parent.parent
+        if isinstance(parent, exp.Where):
+            out[name] = literal.this
+    return out
