@@ -65,9 +65,9 @@ class BufferView:
     oldest: float | None  # monotonic time of the oldest buffered record, None when empty
 
 
-def size_reason(limits: FlushLimits, rows: int, nbytes: int) -> Reason | None:
-    """The per-record check: is this buffer full?"""
-    if rows >= limits.batch_size:
+def size_reason(limits: FlushLimits, rows: int, nbytes: int, row_limit: int | None = None) -> Reason | None:
+    """Is this buffer full? `row_limit`: rows left in an open transaction's batch (default batch_size)."""
+    if rows >= (limits.batch_size if row_limit is None else row_limit):
         return Reason.ROWS
     if nbytes >= limits.batch_bytes:
         return Reason.BYTES

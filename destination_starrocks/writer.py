@@ -237,7 +237,12 @@ class Writer:
                         received[runtime.key] += 1
                         records += 1
                         if size >= batch_bytes or buffer.records >= runtime.row_limit:
-                            self._seal(runtime, Reason.BYTES if size >= batch_bytes else Reason.ROWS)
+                            self._seal(
+                                runtime,
+                                flush_policy.size_reason(
+                                    self._limits, buffer.records, size, runtime.row_limit
+                                ),
+                            )
                     elif kind == "STATE":
                         self._on_state(message, line)
                     elif kind == "TRACE":
