@@ -233,6 +233,7 @@ class ChaosReport:
     seed: int
     records_per_stream: int
     state_kind: str = "STREAM"
+    load_mode: str = "Stream Load"
     killed_runs: int = 0
     runs_with_rows_past_the_last_state: int = 0
     rows_past_the_last_state: int = 0  # committed by a killed run after its last echoed STATE (append)
@@ -248,7 +249,7 @@ class ChaosReport:
     def summary(self) -> str:
         return (
             f"chaos: {self.cycles} killed cycles (seed {self.seed}), {self.records_per_stream} records per stream, "
-            f"{self.state_kind} states, "
+            f"{self.state_kind} states, {self.load_mode}, "
             f"{self.states_echoed} states echoed; append stream: {self.append_rows} rows, "
             f"{self.append_duplicates} duplicates; {self.runs_with_rows_past_the_last_state} killed runs had "
             f"committed {self.rows_past_the_last_state} rows past their last echoed STATE "
@@ -344,7 +345,7 @@ def _final_check(emulator: Any, database: str, source: Source, report: ChaosRepo
         )
 
 
-def chaos_config(emulator: Any, database: str) -> dict[str, Any]:
+def chaos_config(emulator: Any, database: str, transactions: bool = False) -> dict[str, Any]:
     return config_for(
         emulator,
         database=database,
@@ -352,6 +353,7 @@ def chaos_config(emulator: Any, database: str) -> dict[str, Any]:
         flush_interval_seconds=0.5,
         max_retries=3,
         load_timeout_seconds=10,
+        transaction_stream_load="always" if transactions else "never",
     )
 
 
@@ -362,6 +364,7 @@ def run_chaos(
     log: Any = None,
     emulator: Any = None,
     global_states: bool = False,
+    transactions: bool = False,
 ) -> ChaosReport:
     """Run `cycles` killed runs and one final run; returns the report (violations listed, never raised)."""
     from integration_tests.starrocks_emulator.process import EmulatorProcess
@@ -370,6 +373,7 @@ def run_chaos(
     rng = random.Random(seed)
     source = Source(max(records_per_cycle * cycles, 1000), global_states)
     report = ChaosReport(cycles, seed, source.records_per_stream, "GLOBAL" if global_states else "STREAM")
+    report.load_mode = "transaction Stream Load" if transactions else "Stream Load"
     database = f"chaos_{seed}_{int(time.time())}"
     own = emulator is None
     emulator = emulator or EmulatorProcess().start()
@@ -381,7 +385,8 @@ def run_chaos(
             feed_rng = random.Random(rng.random())
             in_flight = False
             before = {} if final else _id_counts(emulator, database, resume[APPEND_STREAM])
-            with ConnectorProcess(chaos_config(emulator, database), catalog_for_chaos()) as connector:
+            config = chaos_config(emulator, database, transactions)
+            with ConnectorProcess(config, catalog_for_chaos()) as connector:
                 began = time.monotonic()
                 for lines in source.chunks(resume, feed_rng):
                     if kill_after is not None and time.monotonic() - began >= kill_after:
@@ -432,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--records-per-cycle", type=int, default=3000, help="records per stream per cycle")
     parser.add_argument("--global-states", action="store_true", help="GLOBAL states (CDC) instead of STREAM")
+    parser.add_argument("--transactions", action="store_true", help="transaction_stream_load: always")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     report = run_chaos(
@@ -440,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         args.records_per_cycle,
         log=(lambda text: print(text, file=sys.stderr)) if args.verbose else None,
         global_states=args.global_states,
+        transactions=args.transactions,
     )
     print(report.summary())
     print(orjson.dumps(report.__dict__).decode())
