@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 from bench import datagen  # noqa: E402
 from integration_tests.starrocks_emulator.process import EmulatorProcess  # noqa: E402
 
-PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
-CONNECTOR = ROOT / ".venv" / "bin" / "destination-starrocks"
+PY_SPY = Path(sys.executable).parent / "py-spy"
+# The console script installed next to the interpreter running this (make bench: .venv/bin/python).
+CONNECTOR = Path(sys.executable).parent / "destination-starrocks"
 
 
 def summarize(raw_path: Path, top: int = 25) -> str:

@@ -40,7 +40,8 @@ from bench.workloads import ALL_WORKLOADS, CONNECTOR_WORKLOADS, PRESETS, Preset 
 from destination_starrocks.spec import StarRocksConfig  # noqa: E402
 from integration_tests.starrocks_emulator.process import EmulatorProcess  # noqa: E402
 
-CONNECTOR = ROOT / ".venv" / "bin" / "destination-starrocks"
+# The console script installed next to the interpreter running this (make bench: .venv/bin/python).
+CONNECTOR = Path(sys.executable).parent / "destination-starrocks"
 RESULTS = ROOT / "bench" / "results"
 USER = "root"
 # StarRocks merges versions in the background; without it the one-INSERT-per-record baseline stops at

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import orjson
+
 from bench import baselines, datagen, report
 from bench.datagen import WorkloadShape
 from bench.measure import run_measured
@@ -117,3 +119,15 @@ def test_floors_before_and_after_combine_as_total_records_over_total_time() -> N
     )
     assert combined["records_per_s"] == 500.0
     assert len(combined["runs"]) == 2
+
+
+def test_single_insert_rows_follow_the_table_columns() -> None:
+    factory = datagen.RecordFactory()
+    data = factory.record(7, 7)
+    row = baselines._row(data)
+    names = [name for name, _ in datagen.STARROCKS_COLUMNS]
+    assert len(row) == len(names)
+    assert row[names.index("id")] == 7
+    created = row[names.index("created_at")]
+    assert " " in created and "T" not in created and not created.endswith("Z")
+    assert orjson.loads(row[names.index("address")]) == data["address"]
