@@ -114,13 +114,6 @@ class CheckpointLedger:
         committed = self.committed
         return all(committed[s] >= n for s, n in pending.needs.items())
 
-    def waiting_streams(self) -> set[StreamKey]:
-        """Streams with records that some waiting STATE still needs committed."""
-        out: set[StreamKey] = set()
-        for pending in (p for queue in self._pending.values() for p in queue):
-            out.update(s for s, n in pending.needs.items() if self.committed[s] < n)
-        return out
-
     @property
     def pending_count(self) -> int:
         return sum(len(queue) for queue in self._pending.values())

@@ -52,7 +52,6 @@ class LineReader:
         self._stream = stream
         self._blocks: queue.Queue[list[bytes] | BaseException | None] = queue.Queue(MAX_QUEUED_BLOCKS)
         self._thread = threading.Thread(target=self._pump, name="stdin-reader", daemon=True)
-        self.lines_read = 0
         self._thread.start()
 
     def _pump(self) -> None:
@@ -98,7 +97,6 @@ class LineReader:
             raise item
         if item is None:
             return None
-        self.lines_read += len(item)
         return item  # [] when woken
 
 

@@ -79,7 +79,6 @@ class StreamRuntime:
     buffer: TableBuffer
     waiting: deque[Batch] = field(default_factory=deque)  # sealed, not yet sent
     inflight: Batch | None = None
-    complete: bool = False  # the source said COMPLETE
     failed: bool = False  # the source said INCOMPLETE, or reported an error for this stream (or all)
     finished: bool = False  # tables.finish() done
     loads: int = 0
@@ -287,7 +286,6 @@ class Writer:
             key = _key(descriptor.get("namespace"), descriptor.get("name", ""))
             runtime = self._streams.get(key)
             if runtime is not None and status.get("status") == "COMPLETE":
-                runtime.complete = True
                 self._finish_stream(runtime)
             elif runtime is not None and status.get("status") == "INCOMPLETE":
                 runtime.failed = True

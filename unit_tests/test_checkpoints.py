@@ -110,12 +110,3 @@ def test_state_for_a_stream_outside_the_catalog_is_released_at_once():
     assert ledger.releasable() == [unknown]  # it covers none of our records
     ledger.batch_committed(A, 1)
     assert len(ledger.releasable()) == 1
-
-
-def test_waiting_streams_names_what_blocks_states():
-    ledger = CheckpointLedger([A, B])
-    ledger.record_received(A, 1)
-    ledger.record_received(B, 1)
-    ledger.state_received(global_state())
-    ledger.batch_committed(A, 1)
-    assert ledger.waiting_streams() == {B}
