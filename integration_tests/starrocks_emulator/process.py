@@ -35,6 +35,23 @@ STOP_GRACE_S = 5.0
 _LIVE: weakref.WeakSet[EmulatorProcess] = weakref.WeakSet()
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies, so a test run or harness that
+    is killed (a timeout's SIGKILL) cannot leave emulators running. Linux sends it when the *thread* that
+    started the child ends, so start emulators from a thread that outlives them (all callers use the main one).
+    Elsewhere than Linux this does nothing."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
@@ -127,6 +144,7 @@ class EmulatorProcess:
             stdout=subprocess.PIPE,
             stderr=self._log_file,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         _LIVE.add(self)
         self._wait_ready()
