@@ -68,6 +68,10 @@ def raw_ids() -> Iterator[str]:
             yield head + tail
 
 
+# The path of a column that holds the whole record (a stream whose schema declares no properties).
+WHOLE_RECORD: tuple[str, ...] = ("\x00record",)
+
+
 @dataclass(frozen=True)
 class FieldPlan:
     """Where one column's value comes from and what it must become."""
@@ -216,10 +220,12 @@ def _compile(shaper: RowShaper):
     `_construct_row_without_jsonpath`), so removing them would only cost time. A missing key loads NULL, and
     a missing `__op` loads 0 (same function).
     """
-    plans = list(shaper.plans)
+    whole = [p for p in shaper.plans if p.path == WHOLE_RECORD]
+    plans = [p for p in shaper.plans if p.path != WHOLE_RECORD]
     top = [p for p in plans if len(p.path) == 1]
     nested = [p for p in plans if len(p.path) > 1]
-    in_place = all(p.column == p.path[0] for p in top)
+    # A whole-record column holds `data` itself, so the row must be a new dict (else it would contain itself).
+    in_place = not whole and all(p.column == p.path[0] for p in top)
     dedup = bool(shaper.primary_key)
     json_columns = [(p.column, p.name) for p in plans if p.sr_type.kind == JSON]
     runtime = _Runtime(shaper, json_columns)
@@ -237,6 +243,8 @@ def _compile(shaper: RowShaper):
         lines += _field_code(index, plan, namespace, in_place)
     for index, plan in enumerate(nested, start=len(top)):
         lines += _field_code(index, plan, namespace, in_place=False)
+    for plan in whole:
+        lines.append(f"    row[{plan.column!r}] = data")
     lines += [
         '    row["_airbyte_raw_id"] = next(RAW_IDS)',
         '    row["_airbyte_extracted_at"] = EXTRACTED.get(emitted_at_ms) or RT.extracted_at(emitted_at_ms)',

@@ -45,7 +45,7 @@ from destination_starrocks.naming import (
     staging_table_name,
     table_name,
 )
-from destination_starrocks.row_shaper import FieldPlan, RowShaper
+from destination_starrocks.row_shaper import WHOLE_RECORD, FieldPlan, RowShaper
 from destination_starrocks.type_mapping import (
     COMPARABLE_KINDS,
     JSON,
@@ -62,6 +62,7 @@ from destination_starrocks.type_mapping import (
 logger = logging.getLogger("airbyte")
 
 RAW_ID, EXTRACTED_AT, META, GENERATION_ID = AIRBYTE_COLUMNS
+DATA_COLUMN = "_airbyte_data"  # the whole record, for streams whose schema declares no properties
 AIRBYTE_COLUMN_DEFS = (
     ColumnDef(RAW_ID, "VARCHAR(36)", nullable=False),
     ColumnDef(EXTRACTED_AT, "DATETIME", nullable=False),
@@ -396,6 +397,11 @@ def _plan_stream(
         kinds.setdefault(name, schema_kind(field_schema))
         if name.lower() not in key_lower:
             field_defs.append(ColumnDef(name, column_type(field_schema), source=(field_name,)))
+    if not properties:
+        # A schema without properties (`{"type": "object"}`, an empty schema): there are no typed columns to
+        # put the data in, so the whole record goes into one JSON column rather than being dropped.
+        field_defs.append(ColumnDef(DATA_COLUMN, "JSON", source=WHOLE_RECORD))
+        kinds.setdefault(DATA_COLUMN, JSON)
     cursor = tuple(cursor_field or ()) or None
     cursor_kind = schema_kind(_nested_schema(properties, cursor)) if cursor else None
     return _StreamPlan(

@@ -230,3 +230,20 @@ class _paced_writer:  # noqa: N801 - used as a context manager like open()
 
 
 pytestmark = pytest.mark.timeout(300)
+
+
+def test_a_stream_whose_schema_declares_no_properties_keeps_its_data_as_json(starrocks, fresh_database):
+    entry = stream("free")
+    entry["stream"]["json_schema"] = {"type": "object"}  # no properties: no typed columns to fill
+    data = {"a": 1, "b": {"c": [1, 2]}, "text": "ü"}
+    run = run_connector(
+        "write",
+        config_for(starrocks, database=fresh_database),
+        catalog(entry),
+        [record("free", data), stream_state("free", 1)],
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    with connect(starrocks) as conn, conn.cursor() as cursor:
+        cursor.execute(f"SELECT `_airbyte_data` FROM `{fresh_database}`.`free`")
+        (value,) = cursor.fetchone()
+    assert orjson.loads(value) == data  # the whole record, not dropped
