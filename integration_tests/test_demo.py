@@ -11,6 +11,7 @@ Cost: ~40 s to create the source venv the first time, then ~10 s per run.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -18,6 +19,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from integration_tests.connector import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = 4000
@@ -92,3 +95,45 @@ def test_demo_stops_the_emulator_it_started(demo_run: subprocess.CompletedProces
     with socket.socket() as probe:
         probe.settimeout(2)
         assert probe.connect_ex((match[1], int(match[2]))) != 0, "the demo's emulator is still listening"
+
+
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize("mode", ["append", "overwrite", "append_dedup"])
+def test_a_real_source_lands_typed_queryable_tables_in_every_sync_mode(
+    emulator, tmp_path: Path, mode: str
+) -> None:
+    """source-faker through the demo into a StarRocks the test keeps (the demo's STARROCKS_HOST path), so the
+    tables can be inspected after it: typed columns, the Airbyte columns, and one row per record."""
+    env = {
+        **os.environ,
+        "STARROCKS_HOST": emulator.host,
+        "STARROCKS_QUERY_PORT": str(emulator.query_port),
+        "STARROCKS_HTTP_PORT": str(emulator.http_port),
+        "STARROCKS_USER": "root",
+        "STARROCKS_PASSWORD": "",
+    }
+    database = f"demo_{mode}"
+    command = [sys.executable, "-m", "demo", "--records", "600", "--mode", mode, "--database", database]
+    run = subprocess.run(
+        [*command, "--run-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    with connect(emulator) as conn, conn.cursor() as cursor:
+        cursor.execute(f"DESC `{database}`.`users`")
+        types = {row[0]: row[1].upper() for row in cursor.fetchall()}
+        cursor.execute(f"SELECT COUNT(*), COUNT(DISTINCT `id`), MAX(`age`) FROM `{database}`.`users`")
+        rows, ids, max_age = cursor.fetchone()
+        cursor.execute(f"SHOW CREATE TABLE `{database}`.`users`")
+        ddl = cursor.fetchone()[1].upper()
+    assert (
+        types["_AIRBYTE_RAW_ID".lower()].startswith("VARCHAR")
+        and types["_airbyte_extracted_at"] == "DATETIME"
+    )
+    assert types["id"] == "BIGINT" and types["age"] == "BIGINT" and types["created_at"] == "DATETIME"
+    assert rows == ids > 0 and max_age is not None  # queryable: one row per user (no duplicate), typed values
+    assert ("PRIMARY KEY" in ddl) == (mode == "append_dedup")
