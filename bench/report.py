@@ -142,15 +142,7 @@ def _cell(value: Any) -> str:
 def format_table(report: dict[str, Any], workloads: tuple[str, ...]) -> str:
     """A short plain-text table of the workloads, the ratios and the targets."""
     header = ("workload", "records", "wall_s", "records/s", "cpu_s", "rss_mb", "loads", "max_versions")
-    keys = (
-        "records",
-        "wall_s",
-        "records_per_s",
-        "connector_cpu_s",
-        "peak_rss_mb",
-        "loads",
-        "max_versions_per_table",
-    )
+    keys = WORKLOAD_KEYS
     rows = [header]
     for name in workloads:
         entry = report.get(name)
