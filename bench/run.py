@@ -38,6 +38,7 @@ from bench import baselines, datagen, peer, report  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.workloads import ALL_WORKLOADS, CONNECTOR_WORKLOADS, PRESETS, Preset  # noqa: E402
 from destination_starrocks.spec import StarRocksConfig  # noqa: E402
+from integration_tests.connector import connect  # noqa: E402
 from integration_tests.starrocks_emulator.process import EmulatorProcess  # noqa: E402
 
 # The console script installed next to the interpreter running this (make bench: .venv/bin/python).
@@ -55,18 +56,17 @@ def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _execute(emu: EmulatorProcess, statement: str) -> None:
+    with connect(emu) as connection, connection.cursor() as cursor:
+        cursor.execute(statement)
+
+
 def _drop_database(emu: EmulatorProcess, database: str) -> None:
     """Free the emulator's memory between workloads (their stats have been read by then)."""
-    connection = pymysql.connect(
-        host=emu.host, port=emu.query_port, user=USER, password=PASSWORD, autocommit=True
-    )
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {baselines.quote_identifier(database)}")
+        _execute(emu, f"DROP DATABASE IF EXISTS {baselines.quote_identifier(database)}")
     except pymysql.MySQLError as exc:
         _log(f"could not drop {database}: {exc}")
-    finally:
-        connection.close()
 
 
 def _emulator_cpu_s(emu: EmulatorProcess) -> float:
@@ -166,14 +166,7 @@ def run_single_insert(emu: EmulatorProcess, input_path: Path, records: int) -> d
 
 
 def _create_database(emu: EmulatorProcess, database: str) -> None:
-    connection = pymysql.connect(
-        host=emu.host, port=emu.query_port, user=USER, password=PASSWORD, autocommit=True
-    )
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {baselines.quote_identifier(database)}")
-    finally:
-        connection.close()
+    _execute(emu, f"CREATE DATABASE IF NOT EXISTS {baselines.quote_identifier(database)}")
 
 
 def _peer_attempt(

@@ -99,7 +99,7 @@ class DestinationStarRocks(Destination):
 
 def check_connection(config: StarRocksConfig) -> None:
     """Everything a sync needs, tried for real; raises ConfigError naming what failed."""
-    from destination_starrocks.naming import database_name, quote_identifier
+    from destination_starrocks.naming import database_name, quote_identifier, quote_literal
 
     database = database_name(config.database)  # the database the sync writes to, not the raw setting
     table = f"_airbyte_check_{secrets.token_hex(4)}"
@@ -110,7 +110,7 @@ def check_connection(config: StarRocksConfig) -> None:
         except StarRocksSqlError as exc:
             raise _privilege_error(exc, f"create the database {database!r}") from None
         properties = ", ".join(
-            f"{_sql_string(k)} = {_sql_string(v)}" for k, v in config.table_properties.items()
+            f"{quote_literal(k)} = {quote_literal(v)}" for k, v in config.table_properties.items()
         )
         _step(
             sql,
@@ -166,7 +166,3 @@ def _probe_failure(config: StarRocksConfig, exc: ConnectorError) -> str:
             f"to BE (or FE) HTTP addresses that are reachable from here."
         )
     return f"A test Stream Load failed: {text}"
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

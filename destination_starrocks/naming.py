@@ -56,6 +56,11 @@ def quote_identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def quote_literal(value: object) -> str:
+    """`value` as one double-quoted SQL string literal (backslash and quote escaped), e.g. for PROPERTIES."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def short_hash(original: str) -> str:
     """Eight hex digits identifying `original`; stable across runs and machines."""
     return hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]

@@ -16,6 +16,7 @@ from typing import Any
 import pymysql
 
 from destination_starrocks.errors import ConfigError, StarRocksSqlError
+from destination_starrocks.naming import quote_identifier
 from destination_starrocks.spec import StarRocksConfig
 
 logger = logging.getLogger("airbyte")
@@ -106,7 +107,7 @@ class SqlClient:
         """
         if database in {row[0] for row in self.query("SHOW DATABASES")}:
             return False
-        self.execute(f"CREATE DATABASE IF NOT EXISTS {_quote(database)}")
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
         return True
 
     def close(self) -> None:
@@ -122,10 +123,6 @@ class SqlClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _quote(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
 
 
 def _connect_error(config: StarRocksConfig, exc: pymysql.err.OperationalError) -> ConfigError:

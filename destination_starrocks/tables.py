@@ -41,6 +41,7 @@ from destination_starrocks.naming import (
     column_names,
     database_name,
     quote_identifier,
+    quote_literal,
     short_hash,
     staging_table_name,
     table_name,
@@ -225,7 +226,9 @@ class TableManager:
         properties = dict(getattr(self._config, "table_properties", {}) or {})
         if properties:
             statement += (
-                "\nPROPERTIES (" + ", ".join(f"{_text(k)} = {_text(v)}" for k, v in properties.items()) + ")"
+                "\nPROPERTIES ("
+                + ", ".join(f"{quote_literal(k)} = {quote_literal(v)}" for k, v in properties.items())
+                + ")"
             )
         self._sql.execute(statement)
 
@@ -428,11 +431,6 @@ def _same_keys(a: list[str], b: list[str]) -> bool:
 
 def _qualified(db: str, table: str) -> str:
     return f"{quote_identifier(db)}.{quote_identifier(table)}"
-
-
-def _text(value: Any) -> str:
-    """A SQL string literal for PROPERTIES keys and values."""
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _value(mode: Any) -> str:
