@@ -38,8 +38,8 @@ chaos: install
 	$(BIN)/python -m integration_tests.chaos --cycles 100
 
 lint: install
-	$(BIN)/ruff check destination_starrocks unit_tests integration_tests bench demo docs
-	$(BIN)/ruff format --check destination_starrocks unit_tests integration_tests bench demo docs
+	$(BIN)/ruff check destination_starrocks starrocks_emulator unit_tests integration_tests bench demo docs
+	$(BIN)/ruff format --check destination_starrocks starrocks_emulator unit_tests integration_tests bench demo docs
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -6,8 +6,8 @@ Usage: `.venv/bin/python bench/profile.py [--records 200000] [--out DIR]` (needs
 It generates the `bulk` input (same seed as bench/run.py), starts the emulator, runs
 `py-spy record --format raw -- destination-starrocks write ...` and, at the same time, `py-spy record --pid`
 on the emulator, then prints for each process the functions with the most samples, inclusive and self.
-Raw (collapsed-stack) files are kept in `--out` for flame graphs. The figures go to /work/team/PERF_NOTES.md
-and the docs' performance section.
+Raw (collapsed-stack) files are kept in `--out` for flame graphs. The figures go to the docs'
+performance section (docs/starrocks.md).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from bench import datagen  # noqa: E402
-from integration_tests.starrocks_emulator.process import EmulatorProcess  # noqa: E402
+from starrocks_emulator.process import EmulatorProcess  # noqa: E402
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 # The console script installed next to the interpreter running this (make bench: .venv/bin/python).

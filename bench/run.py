@@ -39,7 +39,7 @@ from bench.measure import run_measured  # noqa: E402
 from bench.workloads import ALL_WORKLOADS, CONNECTOR_WORKLOADS, PRESETS, Preset  # noqa: E402
 from destination_starrocks.spec import StarRocksConfig  # noqa: E402
 from integration_tests.connector import connect  # noqa: E402
-from integration_tests.starrocks_emulator.process import EmulatorProcess  # noqa: E402
+from starrocks_emulator.process import EmulatorProcess  # noqa: E402
 
 # The console script installed next to the interpreter running this (make bench: .venv/bin/python).
 CONNECTOR = Path(sys.executable).parent / "destination-starrocks"

@@ -42,7 +42,7 @@ class Target:
     http_port: int
     user: str
     password: str
-    emulator: Any = None  # integration_tests.starrocks_emulator.process.EmulatorProcess, when bundled
+    emulator: Any = None  # starrocks_emulator.process.EmulatorProcess, when bundled
     real: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -68,10 +68,10 @@ class Target:
         if self.real:
             return
         try:
-            from integration_tests.starrocks_emulator.process import EmulatorProcess
+            from starrocks_emulator.process import EmulatorProcess
         except ImportError as exc:  # the emulator's process API has not landed in this checkout
             raise RuntimeError(
-                "the bundled StarRocks emulator (integration_tests/starrocks_emulator/process.py) is not "
+                "the bundled StarRocks emulator (starrocks_emulator/process.py) is not "
                 f"available in this checkout ({exc}); set STARROCKS_HOST to use a real StarRocks"
             ) from exc
         self.emulator = EmulatorProcess(log_path=str(log_path) if log_path else None)

@@ -1,6 +1,6 @@
 """RowShaper: one Airbyte record -> one JSON object (orjson bytes) for a Stream Load into a typed table.
 
-Contract (the core calls these; see /work/team/CORE_CONTRACT.md):
+Contract (what writer.py and tables.py call):
 - `shape(data, emitted_at_ms, meta_changes=None) -> bytes`: the row with `_airbyte_raw_id`,
   `_airbyte_extracted_at`, `_airbyte_meta` (`changes` + `sync_id`), `_airbyte_generation_id`, every schema
   field coerced to its column, and `__op` (0 upsert, 1 delete when `_ab_cdc_deleted_at` is set) for Primary

@@ -1,6 +1,6 @@
 """Table lifecycle per stream and sync mode: database, table model, schema evolution, staging + SWAP.
 
-Contract (the core calls these; /work/team/CORE_CONTRACT.md):
+Contract (what write_command.py and writer.py call):
 - `TableManager(sql, config).prepare(configured_stream) -> LoadTarget`, once per stream, in catalog order,
   before any load: creates the database and the table (or the staging table), evolves an existing table's
   schema, and builds the stream's RowShaper from the columns the table really has.

@@ -367,7 +367,7 @@ def run_chaos(
     transactions: bool = False,
 ) -> ChaosReport:
     """Run `cycles` killed runs and one final run; returns the report (violations listed, never raised)."""
-    from integration_tests.starrocks_emulator.process import EmulatorProcess
+    from starrocks_emulator.process import EmulatorProcess
 
     started = time.monotonic()
     rng = random.Random(seed)

@@ -28,8 +28,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from integration_tests.starrocks_emulator.http_client import StreamLoadClient  # noqa: E402
-from integration_tests.starrocks_emulator.process import EmulatorProcess, _stop_all  # noqa: E402
+from starrocks_emulator.http_client import StreamLoadClient  # noqa: E402
+from starrocks_emulator.process import EmulatorProcess, _stop_all  # noqa: E402
 
 
 @dataclass

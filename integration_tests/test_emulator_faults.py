@@ -16,8 +16,8 @@ import pymysql
 import pytest
 import requests
 
-from integration_tests.starrocks_emulator.http_client import StreamLoadClient
-from integration_tests.starrocks_emulator.process import EmulatorProcess
+from starrocks_emulator.http_client import StreamLoadClient
+from starrocks_emulator.process import EmulatorProcess
 
 JSON = {"format": "json"}
 

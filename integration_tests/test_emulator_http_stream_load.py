@@ -23,7 +23,7 @@ import pymysql.cursors
 import pytest
 import requests
 
-from integration_tests.starrocks_emulator.http_client import StreamLoadClient
+from starrocks_emulator.http_client import StreamLoadClient
 
 JSON = {"format": "json"}
 JSON_ARRAY = {"format": "json", "strip_outer_array": "true"}

@@ -18,8 +18,8 @@ import uuid
 import pymysql
 import pytest
 
-from integration_tests.starrocks_emulator.http_client import StreamLoadClient
-from integration_tests.starrocks_emulator.process import PROJECT_ROOT, EmulatorProcess
+from starrocks_emulator.http_client import StreamLoadClient
+from starrocks_emulator.process import PROJECT_ROOT, EmulatorProcess
 
 TABLE = "CREATE TABLE `d`.`t` (id BIGINT NOT NULL, v VARCHAR(20)) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 4"
 JSON = {"format": "json"}
@@ -123,7 +123,7 @@ def test_tls_serves_https_on_both_http_ports(tmp_path):
 
 def test_cli_switches_a_fault_on_and_prints_stats(emulator):
     client = setup_table(emulator)
-    command = [sys.executable, "-m", "integration_tests.starrocks_emulator"]
+    command = [sys.executable, "-m", "starrocks_emulator"]
     subprocess.run(
         [*command, "fault", "--http-port", str(emulator.http_port), "http_500", "--count", "1"],
         cwd=PROJECT_ROOT,

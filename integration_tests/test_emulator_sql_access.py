@@ -1,6 +1,6 @@
 """Query port, access: authentication, a read-only user, TLS, and peers (SQLAlchemy `starrocks` dialect).
 
-Runs against the emulator, or against a real StarRocks when STARROCKS_HOST is set (see sql_test_target.py);
+Runs against the emulator, or against a real StarRocks when STARROCKS_HOST is set (see integration_tests/sql_target.py);
 the TLS test needs its own emulator (it starts one in-process with a throwaway CA).
 """
 
@@ -15,7 +15,7 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from integration_tests.starrocks_emulator.sql_test_target import SqlTarget, sql_target, unique_name
+from integration_tests.sql_target import SqlTarget, sql_target, unique_name
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +118,8 @@ def test_sqlalchemy_starrocks_dialect_connects_reflects_and_selects(sr: SqlTarge
 )
 def test_tls_query_port_serves_a_client_that_requires_tls(tmp_path: os.PathLike) -> None:
     trustme = pytest.importorskip("trustme")
-    from integration_tests.starrocks_emulator.engine import Engine
-    from integration_tests.starrocks_emulator.mysql_frontend import QueryPortThread
+    from starrocks_emulator.sql.mysql_frontend import QueryPortThread
+    from starrocks_emulator.storage.engine import Engine
 
     ca = trustme.CA()
     server_cert = ca.issue_cert("127.0.0.1", "localhost")

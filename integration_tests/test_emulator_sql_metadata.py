@@ -1,6 +1,6 @@
 """Query port, metadata: SHOW / DESC / information_schema answer in StarRocks' shapes.
 
-Runs against the emulator, or against a real StarRocks when STARROCKS_HOST is set (see sql_test_target.py).
+Runs against the emulator, or against a real StarRocks when STARROCKS_HOST is set (see integration_tests/sql_target.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
-from integration_tests.starrocks_emulator.sql_test_target import SqlTarget, sql_target, unique_name
+from integration_tests.sql_target import SqlTarget, sql_target, unique_name
 
 PK_TABLE = (
     "CREATE TABLE orders (id BIGINT NOT NULL COMMENT 'order id', customer VARCHAR(100) NOT NULL, "

@@ -1,6 +1,6 @@
 """Query port, DDL and DML: each test proves one StarRocks behaviour through pymysql.
 
-Runs against the emulator, or against a real StarRocks when STARROCKS_HOST is set (see sql_test_target.py).
+Runs against the emulator, or against a real StarRocks when STARROCKS_HOST is set (see integration_tests/sql_target.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from decimal import Decimal
 import pymysql
 import pytest
 
-from integration_tests.starrocks_emulator.sql_test_target import SqlTarget, sql_target, unique_name
+from integration_tests.sql_target import SqlTarget, sql_target, unique_name
 
 
 @pytest.fixture(scope="module")

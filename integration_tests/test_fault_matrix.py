@@ -28,7 +28,7 @@ from integration_tests.connector import (
     stream,
     stream_state,
 )
-from integration_tests.starrocks_emulator.process import EmulatorProcess
+from starrocks_emulator.process import EmulatorProcess
 
 TABLE = "t"
 RECORDS = 600

@@ -34,7 +34,7 @@ from integration_tests.connector import (
     stream,
     stream_state,
 )
-from integration_tests.starrocks_emulator.process import EmulatorProcess
+from starrocks_emulator.process import EmulatorProcess
 
 # Quote and backslash: escaped in JSON output, so a leak would hide from a naive search of stdout.
 PASSWORD = 'Pw"Canary\\7f3!-' + uuid.uuid4().hex[:6]

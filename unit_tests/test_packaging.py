@@ -88,7 +88,9 @@ def test_wheel_holds_the_connector_package_and_its_console_script(tmp_path: Path
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "destination_starrocks", source / "destination_starrocks")
+    # The emulator sits beside the connector in the tree; the wheel must leave it out.
+    for package in ("destination_starrocks", "starrocks_emulator"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     build = [
         sys.executable,
         "-m",
@@ -117,7 +119,10 @@ def test_wheel_holds_the_connector_package_and_its_console_script(tmp_path: Path
         f"destination_starrocks/{path.name}" for path in (ROOT / "destination_starrocks").glob("*.py")
     }
     assert modules == expected
-    assert not any(name.startswith(("integration_tests", "unit_tests", "demo", "bench")) for name in names)
+    assert not any(
+        name.startswith(("starrocks_emulator", "integration_tests", "unit_tests", "demo", "bench"))
+        for name in names
+    )
     assert metadata["Version"] == PYPROJECT["project"]["version"]
     assert "destination-starrocks = destination_starrocks.run:run" in entry_points
     required = {

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import duckdb
 
-from .catalog import EmulatorError
-from .ledger import SCHEMA
+from starrocks_emulator.storage.catalog import EmulatorError
+from starrocks_emulator.storage.ledger import SCHEMA
 
 ROOT = "root"
 ALL = "ALL"

@@ -19,9 +19,9 @@ import re
 
 import orjson
 
-from .faults import FaultError
-from .http_base import EmulatorHandler
-from .transactions_http import handle_transaction_op
+from starrocks_emulator.faults import FaultError
+from starrocks_emulator.fe.transactions_rest import handle_transaction_op
+from starrocks_emulator.rest_base import EmulatorHandler
 
 STREAM_LOAD_PATH = re.compile(r"^/api/([^/]+)/([^/]+)/_stream_load$")
 LOAD_STATE_PATH = re.compile(r"^/api/([^/]+)/get_load_state$")

@@ -43,18 +43,13 @@ from mysql_mimic.stream import MysqlStream
 from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables, VariableSchema
 
-from .catalog import EmulatorError
-from .information_schema import InformationSchema
-from .statements import StatementRunner
+from starrocks_emulator.sql.information_schema import InformationSchema
+from starrocks_emulator.sql.statements import StatementRunner
+from starrocks_emulator.storage.catalog import EmulatorError
+from starrocks_emulator.version import MYSQL_SERVER_VERSION, STARROCKS_VERSION
 
 log = logging.getLogger("starrocks_emulator.mysql")
 
-# StarRocks 3.3 identifies itself as MySQL 8.0.33 (fe Config.mysql_server_version) with a version_comment of
-# "StarRocks version <version>" (fe GlobalVariable.versionComment); current_version() answers
-# "<version> <commit>", which the `starrocks` SQLAlchemy dialect parses for its server_version_info.
-MYSQL_SERVER_VERSION = "8.0.33"
-STARROCKS_VERSION = "3.3.5"
-CURRENT_VERSION = f"{STARROCKS_VERSION} emulator"
 _EXTRA_VARIABLES: dict[str, VariableSchema] = {
     "version": (str, MYSQL_SERVER_VERSION, False),
     "version_comment": (str, f"StarRocks version {STARROCKS_VERSION}-emulator", False),

@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from .catalog import EmulatorError
+from starrocks_emulator.storage.catalog import EmulatorError
 
 SCHEMA = "_emulator"
 # Job states as information_schema.loads / SHOW LOAD name them; txn states as get_load_state names them.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import duckdb
 
-from .catalog import TableMeta, quote_ident
+from starrocks_emulator.storage.catalog import TableMeta, quote_ident
 
 OP = "__op"
 SEQ = "__seq"

@@ -16,11 +16,10 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from .catalog import EmulatorError
-from .ddl import column_from_def, table_meta_from_create
-from .information_schema import InformationSchema
-from .privileges import account_statement, run_account_statement
-from .show_statements import (
+from starrocks_emulator.sql.ddl import column_from_def, table_meta_from_create
+from starrocks_emulator.sql.information_schema import InformationSchema
+from starrocks_emulator.sql.privileges import account_statement, run_account_statement
+from starrocks_emulator.sql.show_statements import (
     admin_show_frontend_config,
     describe,
     like_filter,
@@ -30,7 +29,7 @@ from .show_statements import (
     show_tables,
     show_tablet,
 )
-from .sql_translate import (
+from starrocks_emulator.sql.translate import (
     analysis_error,
     is_information_schema,
     literal_value,
@@ -42,6 +41,8 @@ from .sql_translate import (
     unknown_database,
     unknown_table,
 )
+from starrocks_emulator.storage.catalog import EmulatorError
+from starrocks_emulator.version import CURRENT_VERSION
 
 Answer = None | int | tuple[list[str], list[tuple]]
 _SHOW_TABLET = re.compile(r"^\s*SHOW\s+TABLETS?\s+FROM\s+(?P<name>[`\w.]+)\s*$", re.IGNORECASE)
@@ -181,8 +182,6 @@ class StatementRunner:
         if isinstance(node, exp.Anonymous):
             name = node.name.upper()
             if name == _CURRENT_VERSION_FN.upper():
-                from .mysql_frontend import CURRENT_VERSION
-
                 return exp.convert(CURRENT_VERSION)
             if name in ("USER", "SESSION_USER", "SYSTEM_USER"):
                 return exp.convert(f"'{self.user}'@'%'")

@@ -19,9 +19,9 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from .catalog import Column, TableMeta
-from .ddl import show_type
-from .sql_translate import INFORMATION_SCHEMA, analysis_error, to_duckdb, unknown_table
+from starrocks_emulator.sql.ddl import show_type
+from starrocks_emulator.sql.translate import INFORMATION_SCHEMA, analysis_error, to_duckdb, unknown_table
+from starrocks_emulator.storage.catalog import Column, TableMeta
 
 _V = "VARCHAR"
 _B = "BIGINT"

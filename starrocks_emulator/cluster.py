@@ -20,12 +20,13 @@ import time
 from collections import Counter, OrderedDict
 from typing import Any
 
-from .engine import Engine
-from .faults import FaultBoard
-from .http_base import EmulatorHTTPServer
-from .http_be import BEHandler
-from .http_fe import FEHandler
-from .transactions import TransactionManager
+from starrocks_emulator.be.rest import BEHandler
+from starrocks_emulator.be.transactions import TransactionManager
+from starrocks_emulator.faults import FaultBoard
+from starrocks_emulator.fe.rest import FEHandler
+from starrocks_emulator.rest_base import EmulatorHTTPServer
+from starrocks_emulator.storage.engine import Engine
+from starrocks_emulator.topology import single_node
 
 log = logging.getLogger("starrocks_emulator")
 ERROR_LOGS_KEPT = 500
@@ -117,6 +118,9 @@ class EmulatorServer:
         self._be = self._serve(BEHandler, self.be_http_port, "BE")
         self.be_http_port = self._be.server_address[1]
         self._start_query_port()
+        self.engine.topology = single_node(
+            self.advertised_host, self.http_port, self.query_port, self.be_http_port
+        )
         threading.Thread(target=self._housekeeping, name="txn-expiry", daemon=True).start()
         log.info(
             "FE http %s://%s:%d, BE http :%d, query port :%d",
@@ -139,7 +143,7 @@ class EmulatorServer:
         return server
 
     def _start_query_port(self) -> None:
-        from .mysql_frontend import serve_mysql
+        from starrocks_emulator.sql.mysql_frontend import serve_mysql
 
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="query-port", daemon=True).start()

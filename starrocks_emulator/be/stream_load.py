@@ -27,8 +27,15 @@ import duckdb
 import lz4.frame
 import orjson
 
-from .catalog import EmulatorError, TableMeta, duckdb_type, quote_ident, quote_literal, varchar_length
-from .table_models import OP
+from starrocks_emulator.storage.catalog import (
+    EmulatorError,
+    TableMeta,
+    duckdb_type,
+    quote_ident,
+    quote_literal,
+    varchar_length,
+)
+from starrocks_emulator.storage.table_models import OP
 
 _counter = itertools.count(1)
 _TRUE = ("true", "1", "yes", "on")

@@ -58,8 +58,8 @@ def sql_target(request: Any) -> Iterator[SqlTarget]:
             shared.host, shared.query_port, shared.user, shared.password, shared.emulator or shared
         )
         return
-    from .engine import Engine
-    from .mysql_frontend import QueryPortThread
+    from starrocks_emulator.sql.mysql_frontend import QueryPortThread
+    from starrocks_emulator.storage.engine import Engine
 
     engine = Engine(None, root_password="")
     port = QueryPortThread(engine).start()

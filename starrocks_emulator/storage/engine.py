@@ -25,16 +25,23 @@ from typing import Any
 
 import duckdb
 
-from .catalog import (
+from starrocks_emulator.storage.catalog import (
     Column,
     EmulatorError,
     TableMeta,
     duckdb_type,
     quote_ident,
 )
-from .ledger import SCHEMA, LabelAlreadyExistsError, Ledger, information_schema_loads, now
-from .privileges_store import PrivilegeStore
-from .schema_change import SchemaChanges, column_ddl, qualified
+from starrocks_emulator.storage.ledger import (
+    SCHEMA,
+    LabelAlreadyExistsError,
+    Ledger,
+    information_schema_loads,
+    now,
+)
+from starrocks_emulator.storage.privileges_store import PrivilegeStore
+from starrocks_emulator.storage.schema_change import SchemaChanges, column_ddl, qualified
+from starrocks_emulator.topology import Topology, single_node
 
 __all__ = ["Column", "EmulatorError", "Engine", "LabelAlreadyExistsError", "TableMeta"]
 log = logging.getLogger("starrocks_emulator.engine")
@@ -55,6 +62,8 @@ class Engine(SchemaChanges):
         compaction_interval_seconds: float | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        # Set by the cluster once its ports are bound (cluster.py); one FE and one BE until then.
+        self.topology: Topology = single_node()
         self.data_dir = data_dir
         self.tablet_max_versions = tablet_max_versions
         self.root_password = root_password
@@ -274,7 +283,7 @@ class Engine(SchemaChanges):
             self.ledger.check_versions(meta.db, meta.name, self.tablet_max_versions)
             self.con.begin()
             try:
-                from .table_models import apply_staged
+                from starrocks_emulator.storage.table_models import apply_staged
 
                 loaded = apply_staged(self.con, meta, staged, columns, merge_condition, partial_update)
                 self.ledger.publish_version(meta.db, meta.name, load_bytes, counts_as_load=True)

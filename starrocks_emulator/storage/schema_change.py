@@ -14,7 +14,7 @@ import json
 import threading
 from typing import TYPE_CHECKING
 
-from .catalog import (
+from starrocks_emulator.storage.catalog import (
     Column,
     EmulatorError,
     TableMeta,
@@ -24,12 +24,12 @@ from .catalog import (
     quote_literal,
     varchar_length,
 )
-from .ledger import SCHEMA
+from starrocks_emulator.storage.ledger import SCHEMA
 
 if TYPE_CHECKING:
     import duckdb
 
-    from .ledger import Ledger
+    from starrocks_emulator.storage.ledger import Ledger
 
 
 def qualified(db: str, table: str) -> str:

@@ -21,11 +21,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import EmulatorError, TableMeta
-from .engine import Engine
-from .ledger import SCHEMA, LabelAlreadyExistsError
-from .stream_load import LoadFailure, LoadOptions, check_label, check_load_target, decode_body, stage_body
-from .table_models import OP
+from starrocks_emulator.be.stream_load import (
+    LoadFailure,
+    LoadOptions,
+    check_label,
+    check_load_target,
+    decode_body,
+    stage_body,
+)
+from starrocks_emulator.storage.catalog import EmulatorError, TableMeta
+from starrocks_emulator.storage.engine import Engine
+from starrocks_emulator.storage.ledger import SCHEMA, LabelAlreadyExistsError
+from starrocks_emulator.storage.table_models import OP
 
 DEFAULT_TIMEOUT_S = 600
 DEFAULT_PREPARED_TIMEOUT_S = 86400

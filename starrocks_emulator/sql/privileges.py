@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import EmulatorError
+from starrocks_emulator.storage.catalog import EmulatorError
 
 ROOT = "root"
 _USER = r"(?P<user>'[^']*'(?:@'[^']*')?|`[^`]*`(?:@`[^`]*`)?|\"[^\"]*\"(?:@\"[^\"]*\")?|[\w.]+(?:@'[^']*')?)"

@@ -1,11 +1,11 @@
 """Fault injection: the failure modes of StarRocks the connector's reliability tests need, on demand.
 
 A fault is switched on with `POST /_emulator/faults` (`{"fault": NAME, ...params}`) or the CLI
-(`python -m integration_tests.starrocks_emulator fault --http-port H NAME [--count N] [--seconds S]`) and off
+(`python -m starrocks_emulator fault --http-port H NAME [--count N] [--seconds S]`) and off
 with `{"clear": true}` (all) or `{"fault": NAME, "off": true}` (one). Counted faults fire on the next `count`
 loads and then switch themselves off; timed faults stay on for `seconds`; `fe_redirect_dead_be` and
 `redirect_host` stay on until cleared. The table of names, parameters and behaviours is in
-/work/team/EMULATOR_CONTRACT.md and integration_tests/starrocks_emulator/README.md.
+starrocks_emulator/README.md.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .http_base import EmulatorHandler
+    from starrocks_emulator.rest_base import EmulatorHandler
 
 
 def _float_header(handler: EmulatorHandler, name: str) -> float | None:

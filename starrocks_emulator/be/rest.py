@@ -21,11 +21,18 @@ import time
 import uuid
 from typing import Any
 
-from .catalog import EmulatorError
-from .http_base import EmulatorHandler
-from .ledger import LabelAlreadyExistsError
-from .stream_load import LoadFailure, LoadOptions, check_label, check_load_target, decode_body, stage_body
-from .transactions_http import handle_transaction_op
+from starrocks_emulator.be.stream_load import (
+    LoadFailure,
+    LoadOptions,
+    check_label,
+    check_load_target,
+    decode_body,
+    stage_body,
+)
+from starrocks_emulator.fe.transactions_rest import handle_transaction_op
+from starrocks_emulator.rest_base import EmulatorHandler
+from starrocks_emulator.storage.catalog import EmulatorError
+from starrocks_emulator.storage.ledger import LabelAlreadyExistsError
 
 STREAM_LOAD_PATH = re.compile(r"^/api/([^/]+)/([^/]+)/_stream_load$")
 TXN_PATH = re.compile(r"^/api/transaction/(begin|load|prepare|commit|rollback)$")

@@ -5,7 +5,7 @@
         emu.set_fault("http_500", count=2); emu.clear_faults(); emu.stats()
         emu.restart()                                  # same ports, same data_dir (data, labels, versions kept)
 
-The child is `python -m integration_tests.starrocks_emulator ...`; it prints `READY {json}` once every port
+The child is `python -m starrocks_emulator ...`; it prints `READY {json}` once every port
 listens. Its stderr (one line per request) goes to a log file (`log_path`) so a chatty child can never block on
 a full pipe. `stop()` sends SIGTERM, then SIGKILL after a grace period; every process started here is also
 stopped at interpreter exit.
@@ -29,7 +29,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 5.0
 _LIVE: weakref.WeakSet[EmulatorProcess] = weakref.WeakSet()
@@ -106,7 +106,7 @@ class EmulatorProcess:
         command = [
             sys.executable,
             "-m",
-            "integration_tests.starrocks_emulator",
+            "starrocks_emulator",
             "--host",
             self.host,
             "--query-port",

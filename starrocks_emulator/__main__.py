@@ -1,17 +1,17 @@
 """CLI of the StarRocks emulator.
 
 Serve (issue 4):
-    python -m integration_tests.starrocks_emulator --host 127.0.0.1 --query-port P --http-port H
+    python -m starrocks_emulator --host 127.0.0.1 --query-port P --http-port H
         --be-http-port B [--data-dir DIR] [--root-password PW] [--tablet-max-versions 1000]
         [--compaction-interval-seconds S] [--tls-cert CERT --tls-key KEY]
 Ports default to 0 (any free port). Once every port listens it prints one line `READY {json}` on stdout
 (the actual ports) and then logs one line per request on stderr until SIGTERM / SIGINT.
 
 Control a running emulator:
-    python -m integration_tests.starrocks_emulator fault --http-port H NAME [--count N] [--seconds S]
+    python -m starrocks_emulator fault --http-port H NAME [--count N] [--seconds S]
         [--host-param HOST] [--off]
-    python -m integration_tests.starrocks_emulator fault --http-port H --clear
-    python -m integration_tests.starrocks_emulator stats --http-port H
+    python -m starrocks_emulator fault --http-port H --clear
+    python -m starrocks_emulator stats --http-port H
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import sys
 import threading
 import urllib.request
 
-from .faults import FAULTS
+from starrocks_emulator.faults import FAULTS
 
 ROOT_PASSWORD_ENV = "STARROCKS_EMULATOR_ROOT_PASSWORD"
 
 
 def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m integration_tests.starrocks_emulator",
+        prog="python -m starrocks_emulator",
         description="A StarRocks emulator: MySQL protocol, Stream Load, versions.",
     )
     parser.add_argument("--host", default="127.0.0.1")
@@ -56,8 +56,8 @@ def serve(argv: list[str]) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    from .engine import Engine
-    from .server import EmulatorServer
+    from starrocks_emulator.cluster import EmulatorServer
+    from starrocks_emulator.storage.engine import Engine
 
     password = args.root_password if args.root_password is not None else os.environ.get(ROOT_PASSWORD_ENV, "")
     engine = Engine(
@@ -106,7 +106,7 @@ def _control(host: str, port: int, path: str, payload: dict | None = None) -> di
 
 
 def control(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m integration_tests.starrocks_emulator")
+    parser = argparse.ArgumentParser(prog="python -m starrocks_emulator")
     commands = parser.add_subparsers(dest="command", required=True)
     fault = commands.add_parser("fault", help="switch a fault on (or --off / --clear)")
     fault.add_argument("name", nargs="?", choices=sorted(FAULTS))

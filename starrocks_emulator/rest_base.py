@@ -15,16 +15,35 @@ import logging
 import socket
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-if TYPE_CHECKING:
-    from .server import EmulatorServer
-
 log = logging.getLogger("starrocks_emulator.http")
 READ_CHUNK = 1 << 20
+
+
+class NodeServices(Protocol):
+    """What a node's HTTP handlers use of the cluster that runs them (cluster.EmulatorServer provides it).
+
+    A protocol rather than an import, so the HTTP layer does not depend on the module that wires it up.
+    """
+
+    engine: Any
+    faults: Any
+    error_logs: Any
+    txns: Any
+    scheme: str
+    advertised_host: str
+    be_http_port: int
+    dead_be_port: int | None
+    spool_dir: str
+
+    def count(self, name: str) -> None: ...
+    def stats(self) -> dict: ...
+    def set_fault(self, name: str, **params: Any) -> dict: ...
+    def clear_faults(self, name: str | None = None) -> None: ...
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -36,7 +55,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self,
         address: tuple[str, int],
         handler: type[BaseHTTPRequestHandler],
-        emulator: EmulatorServer,
+        emulator: NodeServices,
         role: str,
     ) -> None:
         self.emulator = emulator
@@ -57,7 +76,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ plumbing
     @property
-    def emulator(self) -> EmulatorServer:
+    def emulator(self) -> NodeServices:
         return self.server.emulator
 
     @property

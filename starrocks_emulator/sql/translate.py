@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from .catalog import EmulatorError
+from starrocks_emulator.storage.catalog import EmulatorError
 
 INFORMATION_SCHEMA = "information_schema"
 _SYNTAX_HINT = "the most similar input is {a legal identifier}."

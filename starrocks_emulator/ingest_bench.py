@@ -1,4 +1,4 @@
-"""How fast the emulator ingests Stream Loads: `python -m integration_tests.starrocks_emulator.ingest_bench`.
+"""How fast the emulator ingests Stream Loads: `python -m starrocks_emulator.ingest_bench`.
 
 Starts an emulator process, creates a Duplicate Key table of typical Airbyte shape, and sends `--loads` JSON
 Stream Loads of `--rows` rows (~300 bytes each) through the FE (307 to the BE), timing each end to end from
@@ -15,8 +15,8 @@ import uuid
 import orjson
 import pymysql
 
-from .http_client import StreamLoadClient
-from .process import EmulatorProcess
+from starrocks_emulator.http_client import StreamLoadClient
+from starrocks_emulator.process import EmulatorProcess
 
 TABLE = (
     "CREATE TABLE bench.events (_airbyte_raw_id VARCHAR(36) NOT NULL, _airbyte_extracted_at DATETIME, "

@@ -16,7 +16,7 @@ import re
 
 from sqlglot import exp
 
-from .catalog import Column, EmulatorError, TableMeta
+from starrocks_emulator.storage.catalog import Column, EmulatorError, TableMeta
 
 STRING_LENGTH = 65533  # https://docs.starrocks.io/docs/sql-reference/data-types/string-type/STRING/
 VARCHAR_DEFAULT_LENGTH = 1

@@ -19,8 +19,8 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from .ddl import show_create_table, show_type
-from .sql_translate import unknown_database, unknown_table
+from starrocks_emulator.sql.ddl import show_create_table, show_type
+from starrocks_emulator.sql.translate import unknown_database, unknown_table
 
 TABLET_COLUMNS = [
     "TabletId", "ReplicaId", "BackendId", "SchemaHash", "Version", "VersionHash", "LstSuccessVersion",

@@ -1,0 +1,1 @@
+"""The emulator's backend (BE) side: Stream Load bodies decoded, staged and applied; transaction loads."""

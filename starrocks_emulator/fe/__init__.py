@@ -1,0 +1,1 @@
+"""The emulator's frontend (FE) HTTP side: Stream Load redirects, label state, the transaction interface."""
