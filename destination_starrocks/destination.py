@@ -29,6 +29,7 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
 
 from destination_starrocks.errors import ConfigError, ConnectorError, StarRocksSqlError
+from destination_starrocks.server_info import check_server
 from destination_starrocks.spec import StarRocksConfig, connection_specification
 from destination_starrocks.sql import SqlClient
 from destination_starrocks.stream_load import LoadRequest, StreamLoader
@@ -105,6 +106,7 @@ def check_connection(config: StarRocksConfig) -> None:
     table = f"_airbyte_check_{secrets.token_hex(4)}"
     qualified = f"{quote_identifier(database)}.{quote_identifier(table)}"
     with SqlClient.from_config(config) as sql:
+        check_server(sql, config)  # the server's version against version-gated options
         try:
             sql.ensure_database(database)
         except StarRocksSqlError as exc:

@@ -15,11 +15,14 @@ MiB) holds one full batch being loaded plus the next one filling, with room for 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MIB = 1024 * 1024
+# A `load_urls` entry: optional http:// or https://, a host (IPv6 in brackets), a port; no path.
+LOAD_URL = re.compile(r"^(?:(?i:https?)://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]@?#]+):(?P<port>\d{1,5})/?$")
 
 
 def _ui(order: int, **extra: Any) -> dict[str, Any]:
@@ -77,22 +80,27 @@ class StarRocksConfig(BaseModel):
     ssl: bool = Field(
         False,
         title="SSL/TLS",
-        description="Use HTTPS for Stream Load and TLS for the MySQL protocol, verifying the server's certificate.",
+        description="TLS for the MySQL protocol and HTTPS to the FE's HTTP port, verifying certificates and host "
+        "names. StarRocks' FE redirects each Stream Load to a BE's plain http:// address, so that hop (credentials "
+        "and data) stays unencrypted unless `load_urls` lists HTTPS BE endpoints (https://host:port); the "
+        "connector logs a warning when it sends credentials over plain HTTP with this on.",
         json_schema_extra=_ui(6),
     )
     ssl_ca_certificate: str = Field(
         "",
         title="CA certificate (PEM)",
         description="PEM text of the CA that signed the server certificates, when it is not a public CA. "
-        "Only used with SSL/TLS.",
+        "Used for the TLS connections of SSL/TLS and for https:// `load_urls` entries.",
         json_schema_extra=_ui(7, multiline=True),
     )
     load_urls: list[str] = Field(
         default_factory=list,
         title="Load URLs",
-        description="Optional `host:port` HTTP endpoints (FE or BE) for Stream Load, used in turn and on failure. "
-        "Set these when the FE redirects loads to BE addresses this connector cannot reach "
-        "(e.g. the BEs' internal IPs). Empty: the FE at host:http_port.",
+        description="Optional HTTP endpoints (FE or BE) for Stream Load, used in turn and on failure: "
+        "`host:port` (https when SSL/TLS is on, else http), `http://host:port` or `https://host:port`. Set "
+        "these when the FE redirects loads to BE addresses this connector cannot reach (e.g. the BEs' "
+        "internal IPs), or to BE endpoints served over HTTPS to encrypt the BE hop. Empty: the FE at "
+        "host:http_port.",
         json_schema_extra=_ui(8),
     )
     batch_size: int = Field(
@@ -154,15 +162,16 @@ class StarRocksConfig(BaseModel):
         title="Transaction Stream Load",
         description="Send a table's buffer in chunks of `batch_bytes` inside one transaction and commit every "
         "`batch_size` rows (one version), so a commit can be far larger than the memory budget. 'auto' uses it "
-        "when the server offers it (StarRocks 2.4+), 'always' requires it, 'never' (default) uses plain Stream "
-        "Load, which retries a failed load in place; in a transaction a failed chunk aborts it and the sync "
-        "resumes from the last checkpoint.",
+        "when the server's version offers it (StarRocks 2.4+), 'always' requires it (a config error on older "
+        "servers), 'never' (default) uses plain Stream Load, which retries a failed load in place; in a "
+        "transaction a failed chunk aborts it and the sync resumes from the last checkpoint.",
         json_schema_extra=_ui(16),
     )
     compression: Literal["none", "gzip", "lz4_frame"] = Field(
         "none",
         title="Compression",
-        description="Compress Stream Load bodies (StarRocks 3.2+ for JSON). Saves network, costs CPU.",
+        description="Compress Stream Load bodies. StarRocks reads compressed JSON from 3.2.7 on; on an older "
+        "server `check` and the sync fail with a config error. Saves network, costs CPU.",
         json_schema_extra=_ui(17),
     )
     label_prefix: str = Field(
@@ -187,11 +196,13 @@ class StarRocksConfig(BaseModel):
 
     @field_validator("load_urls")
     @classmethod
-    def _host_port(cls, urls: list[str]) -> list[str]:
+    def _load_url(cls, urls: list[str]) -> list[str]:
         for url in urls:
-            host, sep, port = url.rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise ValueError(f"load_urls entries are host:port, got {url!r}")
+            match = LOAD_URL.match(url.strip())
+            if match is None or not 1 <= int(match.group("port")) <= 65535:
+                raise ValueError(
+                    f"load_urls entries are host:port, http://host:port or https://host:port, got {url!r}"
+                )
         return urls
 
     @property

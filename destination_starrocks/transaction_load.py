@@ -5,6 +5,19 @@
 sent as chunks while it fills, so memory is bounded by the chunk size while one commit, and so one version,
 can hold far more rows than fit in memory.
 
+Routing (fe `TransactionLoadAction`, `TransactionWithoutChannelHandler`): a follower FE redirects every op to
+the leader; the leader redirects begin, load and prepare to the transaction's coordinator BE (chosen at
+begin, remembered by label) and answers commit and rollback itself. The shared transport follows all of it
+with the credentials on every hop. A transaction stays on the endpoint it began on: with an FE that is the
+cluster's routing; with a BE `load_urls` entry the BE serves every op itself, so no op needs a BE the
+connector cannot reach, and an HTTPS BE entry keeps the whole transaction encrypted.
+
+Answers are read as the Flink connector's SDK reads them: `Status` is `OK` or a TStatusCode name (be
+`StreamLoadContext::to_resp_json`) or the FE's `FAILED`; a commit that answers anything but OK is checked
+against the label's state before anything else happens (COMMITTED/VISIBLE = committed, PREPARED = the
+commit may be sent again); rows rejected at prepare ("too many filtered rows", be `stream_load_executor`)
+fail the sync as a data error quoting the ErrorURL.
+
 The trade-off, and why plain Stream Load is the default: a chunk whose `load` call fails cannot be resent
 (the transaction may hold part of it) and its earlier chunks are no longer in memory, so the transaction is
 rolled back and the sync fails with a transient error; the platform retries it from the last checkpoint,
@@ -17,21 +30,27 @@ from __future__ import annotations
 import logging
 import time
 
-import orjson
-import requests
-
-from destination_starrocks.errors import ConfigError, TransientError
-from destination_starrocks.http_put import HopError, RedirectError, put_following_redirects
+from destination_starrocks.errors import ConnectorError, TransientError
+from destination_starrocks.http_transport import Endpoint, HopError, HttpAnswer, RedirectError
 from destination_starrocks.stream_load import (
     COMMITTED_STATES,
+    NO_CREDENTIALS_MARKER,
     LoadRequest,
     LoadResult,
     StreamLoader,
+    answer_fields,
+    backoff_delay,
+    dropped_credentials,
+    is_slow_down,
+    refused_credentials,
+    versions_delay,
 )
 
 logger = logging.getLogger("airbyte")
 
 OK = "OK"
+OP_TIMEOUT_SECONDS = 60.0
+PREPARED = "PREPARED"
 
 
 class TransactionLoader:
@@ -39,20 +58,7 @@ class TransactionLoader:
 
     def __init__(self, loader: StreamLoader) -> None:
         self._loader = loader
-        self._open: set[str] = set()  # labels begun and not yet committed or rolled back
-
-    def supported(self) -> bool:
-        """Does the server offer the transaction interface? (A begin without a label is refused harmlessly.)"""
-        try:
-            response = self._post("begin", {"db": "_airbyte_probe"})
-        except requests.RequestException:
-            return False
-        if response.status_code in (404, 405, 501):
-            return False
-        try:
-            return "Status" in response.json()
-        except ValueError:
-            return False
+        self._open: dict[str, Endpoint] = {}  # label -> the endpoint it began on, until committed/rolled back
 
     def send(self, request: LoadRequest, commit: bool) -> LoadResult | None:
         """Send one chunk (if it has rows) into the request's transaction; commit it when asked."""
@@ -65,108 +71,162 @@ class TransactionLoader:
                 self._load_chunk(request)
             if not commit:
                 return None
-            status = self._commit(request)
+            self._prepare(request)
+            status, attempts = self._commit(request)
         except BaseException:
             self._rollback(request)
             raise
-        self._open.discard(label)
-        return LoadResult(label, status, request.rows, 1, time.monotonic() - started, "transaction")
+        endpoint = self._open.pop(label, self._loader.endpoint)
+        return LoadResult(label, status, request.rows, attempts, time.monotonic() - started, str(endpoint))
+
+    # ---- the ops -------------------------------------------------------------------------------------
 
     def _begin(self, request: LoadRequest) -> None:
+        self._open[request.label] = self._loader.endpoint
         headers = {
             "label": request.label,
             "db": request.database,
             "table": request.table,
             "timeout": str(self._loader.config.load_timeout_seconds),
         }
-        result = self._call("begin", headers, request)
-        self._open.add(request.label)
-        if result.get("Status") not in (OK,):
-            raise TransientError(f"Could not begin transaction {request.label}: {result.get('Message')}")
+        status, message, _ = self._call("begin", request, headers)
+        if status != OK:
+            raise TransientError(f"Could not begin transaction {request.label}: {status} {message}".rstrip())
 
     def _load_chunk(self, request: LoadRequest) -> None:
-        headers = {
-            **self._loader.load_headers(request),
-            "db": request.database,
-            "table": request.table,
-        }
+        loader = self._loader
+        headers = {**loader.load_headers(request), "db": request.database, "table": request.table}
+        answer = self._send(
+            "load", request, headers, loader.encode(request.body), loader.config.load_timeout_seconds
+        )
+        status, message, result = answer_fields(answer)
+        if answer.status == 200 and status == OK:
+            return
+        self._rejected(request, message, result)
+        raise TransientError(
+            f"A chunk of transaction {request.label} into {request.database}.{request.table} failed: "
+            f"HTTP {answer.status} {status}: {message}; the transaction is rolled back and the sync will "
+            "resume from the last checkpoint."
+        )
+
+    def _prepare(self, request: LoadRequest) -> None:
         try:
-            answer = put_following_redirects(
-                self._loader.fe_endpoint,
-                "/api/transaction/load",
-                headers,
-                self._loader.encode(request.body),
-                timeout=self._loader.config.load_timeout_seconds,
-            )
-        except (HopError, RedirectError) as exc:
+            status, message, result = self._call("prepare", request, self._label_headers(request))
+        except TransientError:
+            status, message, result = "", "", {}
+        if status == OK:
+            return
+        self._rejected(request, message, result)
+        # Flink's SDK: a prepare that answers otherwise (or whose answer was lost) may still have prepared.
+        state = self._state(request)
+        if state != PREPARED:
             raise TransientError(
-                f"A chunk of transaction {request.label} into {request.database}.{request.table} failed ({exc}); "
-                "the transaction is rolled back and the sync will resume from the last checkpoint."
-            ) from None
-        if answer.status in (401, 403):
-            raise ConfigError(f"StarRocks refused the transaction load credentials (HTTP {answer.status}).")
-        result = _json(answer.body)
-        if answer.status != 200 or result.get("Status") != OK:
-            raise TransientError(
-                f"A chunk of transaction {request.label} into {request.database}.{request.table} failed: "
-                f"HTTP {answer.status} {result.get('Status')}: {result.get('Message')}"
+                f"Transaction {request.label} prepare failed: {status or 'no answer'} {message}; label state "
+                f"{state or 'unknown'}"
             )
 
-    def _commit(self, request: LoadRequest) -> str:
-        headers = {"label": request.label, "db": request.database}
-        for step in ("prepare", "commit"):
+    def _commit(self, request: LoadRequest) -> tuple[str, int]:
+        """(how it committed, attempts). A commit answered with an error is checked against the label's state:
+        COMMITTED/VISIBLE is committed (F1: the Flink SDK always checks), PREPARED is sent again."""
+        attempts, slow_downs = 0, 0
+        while True:
+            attempts += 1
             try:
-                result = self._call(step, headers, request)
-            except TransientError:
-                state = self._loader.settled_state(request.database, request.label)
-                if state in COMMITTED_STATES:
-                    return state
-                raise
-            message = str(result.get("Message") or "")
-            if result.get("Status") == OK:
-                continue
-            if step == "commit" and "publish timeout" in message.lower():
-                return "Publish Timeout"  # committed, visible later: never reload
-            if step == "commit" and "already commit" in message.lower():  # StarRocks spells it "commited"
-                return "Already Committed"
-            raise TransientError(f"Transaction {request.label} {step} failed: {message}")
-        return "Success"
+                status, message, _ = self._call("commit", request, self._label_headers(request))
+            except TransientError as exc:
+                status, message = "", str(exc)
+            if status == OK:
+                return "Success", attempts
+            if "publish timeout" in message.lower():
+                return (
+                    "Publish Timeout",
+                    attempts,
+                )  # committed, visible later (fe `commitPreparedTransaction`)
+            state = self._state(request)
+            if state in COMMITTED_STATES:
+                logger.info(
+                    "Commit of %s answered %r, but its label is %s: committed", request.label, message, state
+                )
+                return state, attempts
+            if state != PREPARED:
+                raise TransientError(
+                    f"Transaction {request.label} commit failed: {status or 'no answer'} {message}; label "
+                    f"state {state or 'unknown'}"
+                )
+            if is_slow_down(message):
+                delay = versions_delay(slow_downs)
+                slow_downs += 1
+                attempts -= 1  # waiting for compaction does not use up the retries
+            elif attempts > self._loader.config.max_retries:
+                raise TransientError(
+                    f"Transaction {request.label} commit failed after {attempts} attempts (still PREPARED): "
+                    f"{status} {message}"
+                )
+            else:
+                delay = backoff_delay(attempts)
+            logger.warning(
+                "Commit of %s answered %s %r; the transaction is still PREPARED, committing again in %.1fs",
+                request.label,
+                status or "nothing",
+                message,
+                delay,
+            )
+            time.sleep(delay)
 
     def _rollback(self, request: LoadRequest) -> None:
         if request.label not in self._open:
             return
-        self._open.discard(request.label)
         try:
-            self._call("rollback", {"label": request.label, "db": request.database}, request)
-        except (TransientError, requests.RequestException) as exc:
+            self._call("rollback", request, self._label_headers(request))
+        except ConnectorError as exc:
             logger.warning("Rollback of transaction %s failed (it will time out): %s", request.label, exc)
+        finally:
+            self._open.pop(request.label, None)
 
-    def _call(self, op: str, headers: dict[str, str], request: LoadRequest) -> dict:
+    # ---- plumbing --------------------------------------------------------------------------------------
+
+    def _state(self, request: LoadRequest) -> str:
         try:
-            response = self._post(op, headers)
-        except requests.RequestException as exc:
+            return self._loader.load_state(request.database, request.label)
+        except (HopError, RedirectError) as exc:
+            logger.warning("get_load_state for %s failed: %s", request.label, exc)
+            return ""
+
+    def _rejected(self, request: LoadRequest, message: str, result: dict) -> None:
+        """Raise the data error if StarRocks rejected rows (at load on old servers, at prepare on current)."""
+        if "filtered" in message.lower() or result.get("NumberFilteredRows"):
+            filtered = int(result.get("NumberFilteredRows") or 0)
+            raise self._loader.rejected_rows(request, message, str(result.get("ErrorURL") or ""), filtered)
+
+    @staticmethod
+    def _label_headers(request: LoadRequest) -> dict[str, str]:
+        return {"label": request.label, "db": request.database, "table": request.table}
+
+    def _call(self, op: str, request: LoadRequest, headers: dict[str, str]) -> tuple[str, str, dict]:
+        """POST one body-less op; (status, message, json). Raises TransientError on a transport failure."""
+        answer = self._send(op, request, headers, b"", OP_TIMEOUT_SECONDS)
+        status, message, result = answer_fields(answer)
+        if answer.status != 200:
+            return status or f"HTTP {answer.status}", message, result
+        return status, message, result
+
+    def _send(
+        self, op: str, request: LoadRequest, headers: dict[str, str], body: bytes, timeout: float
+    ) -> HttpAnswer:
+        endpoint = self._open.get(request.label, self._loader.endpoint)
+        method = "PUT" if op == "load" else "POST"
+        try:
+            answer = self._loader.transport.request(
+                method, endpoint, f"/api/transaction/{op}", headers, body, timeout=timeout
+            )
+        except (HopError, RedirectError) as exc:
             raise TransientError(
                 f"Transaction {op} for {request.database}.{request.table} (label {request.label}) failed: "
-                f"{type(exc).__name__}"
+                f"{exc}"
             ) from None
-        if response.status_code in (401, 403):
-            raise ConfigError(
-                f"StarRocks refused the transaction {op} credentials (HTTP {response.status_code})."
-            )
-        return _json(response.content)
-
-    def _post(self, op: str, headers: dict[str, str]) -> requests.Response:
-        return self._loader.session.post(
-            f"{self._loader.fe_url}/api/transaction/{op}",
-            headers=headers,
-            timeout=60,
-            verify=self._loader.verify,
-        )
-
-
-def _json(body: bytes) -> dict:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return {"Status": "FAILED", "Message": body[:300].decode("utf-8", "replace")}
-    return value if isinstance(value, dict) else {"Status": "FAILED", "Message": str(value)[:300]}
+        what = f"the transaction {op} into {request.database}.{request.table}"
+        if answer.status in (401, 403):
+            raise refused_credentials(answer, what)
+        if NO_CREDENTIALS_MARKER in answer_fields(answer)[1].lower():
+            raise dropped_credentials(answer.origin, what)
+        return answer

@@ -14,7 +14,7 @@ import ctypes
 import logging
 import sys
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -22,6 +22,9 @@ from destination_starrocks.catalog import ConfiguredStream, read_catalog, read_j
 from destination_starrocks.errors import SYSTEM_ERROR, ConfigError, ConnectorError
 from destination_starrocks.messages import AirbyteLogHandler, Output, register_secret
 from destination_starrocks.spec import StarRocksConfig
+
+if TYPE_CHECKING:
+    from destination_starrocks.server_info import ServerInfo
 
 logger = logging.getLogger("airbyte")
 
@@ -98,39 +101,32 @@ def main(argv: list[str], stdin: IO[bytes] | None = None, output: Output | None 
 def run_write(
     config: StarRocksConfig, streams: list[ConfiguredStream], stdin: IO[bytes], output: Output
 ) -> None:
+    from destination_starrocks.server_info import check_server
     from destination_starrocks.sql import SqlClient
     from destination_starrocks.stream_load import StreamLoader
     from destination_starrocks.tables import TableManager
     from destination_starrocks.writer import Writer
 
     with SqlClient.from_config(config) as sql:
+        # Before any table is created: an option the server cannot serve fails the sync here, as in check.
+        server = check_server(sql, config)
         tables = TableManager(sql, config)
         targets = [tables.prepare(configured) for configured in streams]
         loader = StreamLoader(config)
         try:
-            send, transactions = _choose_send(config, loader)
+            send, transactions = _choose_send(config, loader, server)
             Writer(config, targets, send, tables, output, transactions=transactions).run(stdin)
         finally:
             loader.close()
 
 
-def _choose_send(config: StarRocksConfig, loader: Any) -> tuple[Any, bool]:
-    """Plain Stream Load, or the transaction interface when configured and offered by the server."""
+def _choose_send(config: StarRocksConfig, loader: Any, server: ServerInfo) -> tuple[Any, bool]:
+    """Plain Stream Load, or the transaction interface when configured and the server's version offers it."""
+    from destination_starrocks.server_info import uses_transactions
     from destination_starrocks.transaction_load import TransactionLoader
     from destination_starrocks.writer import plain_stream_load
 
-    mode = config.transaction_stream_load
-    if mode != "never":
-        transactions = TransactionLoader(loader)
-        if transactions.supported():
-            logger.info("Using the Stream Load transaction interface (one commit per batch_size rows).")
-            return transactions.send, True
-        if mode == "always":
-            raise ConfigError(
-                "transaction_stream_load is 'always' but the server does not offer the Stream Load "
-                "transaction interface (StarRocks 2.4+). Use 'auto' or 'never'."
-            )
-        logger.info(
-            "The server does not offer the Stream Load transaction interface; using plain Stream Load."
-        )
+    if uses_transactions(config, server):
+        logger.info("Using the Stream Load transaction interface (one commit per batch_size rows).")
+        return TransactionLoader(loader).send, True
     return plain_stream_load(loader.load), False
