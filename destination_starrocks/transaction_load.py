@@ -35,6 +35,7 @@ from destination_starrocks.http_transport import Endpoint, HopError, HttpAnswer,
 from destination_starrocks.stream_load import (
     COMMITTED_STATES,
     NO_CREDENTIALS_MARKER,
+    VERSIONS_MAX_WAIT_SECONDS,
     LoadRequest,
     LoadResult,
     StreamLoader,
@@ -48,9 +49,14 @@ from destination_starrocks.stream_load import (
 
 logger = logging.getLogger("airbyte")
 
+
 OK = "OK"
 OP_TIMEOUT_SECONDS = 60.0
 PREPARED = "PREPARED"
+
+
+class _SlowDown(TransientError):
+    """StarRocks aborted the transaction to slow the client down (version pressure)."""
 
 
 class TransactionLoader:
@@ -61,8 +67,30 @@ class TransactionLoader:
         self._open: dict[str, Endpoint] = {}  # label -> the endpoint it began on, until committed/rolled back
 
     def send(self, request: LoadRequest, commit: bool) -> LoadResult | None:
-        """Send one chunk (if it has rows) into the request's transaction; commit it when asked."""
+        """Send one chunk (if it has rows) into the request's transaction; commit it when asked.
+
+        A transaction that StarRocks aborted to slow down (too many versions, too large a compaction score)
+        is sent again after a wait, with the same label (an ABORTED label is free again), when this request
+        holds the whole of it; with earlier chunks gone from memory it fails the sync as transient."""
         started = time.monotonic()
+        whole = request.label not in self._open
+        slow_downs, waited = 0, 0.0
+        while True:
+            try:
+                return self._send_once(request, commit, started)
+            except _SlowDown as exc:
+                delay = versions_delay(slow_downs)
+                slow_downs, waited = slow_downs + 1, waited + delay
+                if not whole or waited > VERSIONS_MAX_WAIT_SECONDS:
+                    raise TransientError(
+                        f"{exc}. StarRocks asks to slow down until compaction catches up"
+                        + ("" if whole else "; the transaction's earlier chunks cannot be sent again")
+                        + ": the sync resumes from the last checkpoint on its next attempt."
+                    ) from None
+                logger.warning("%s; waiting %.1fs for compaction, then sending it again", exc, delay)
+                time.sleep(delay)
+
+    def _send_once(self, request: LoadRequest, commit: bool, started: float) -> LoadResult | None:
         label = request.label
         try:
             if label not in self._open:
@@ -103,7 +131,7 @@ class TransactionLoader:
         if answer.status == 200 and status == OK:
             return
         self._rejected(request, message, result)
-        raise TransientError(
+        raise (_SlowDown if is_slow_down(message) else TransientError)(
             f"A chunk of transaction {request.label} into {request.database}.{request.table} failed: "
             f"HTTP {answer.status} {status}: {message}; the transaction is rolled back and the sync will "
             "resume from the last checkpoint."
@@ -120,7 +148,10 @@ class TransactionLoader:
         # Flink's SDK: a prepare that answers otherwise (or whose answer was lost) may still have prepared.
         state = self._state(request)
         if state != PREPARED:
-            raise TransientError(
+            failure = (
+                _SlowDown if is_slow_down(message) and state in ("ABORTED", "UNKNOWN") else TransientError
+            )
+            raise failure(
                 f"Transaction {request.label} prepare failed: {status or 'no answer'} {message}; label state "
                 f"{state or 'unknown'}"
             )
@@ -137,11 +168,9 @@ class TransactionLoader:
                 status, message = "", str(exc)
             if status == OK:
                 return "Success", attempts
-            if "publish timeout" in message.lower():
-                return (
-                    "Publish Timeout",
-                    attempts,
-                )  # committed, visible later (fe `commitPreparedTransaction`)
+            if status == "PUBLISH_TIMEOUT" or "publish timeout" in message.lower():
+                # Committed, visible later (fe `commitPreparedTransaction`; a BE's TStatusCode).
+                return "Publish Timeout", attempts
             state = self._state(request)
             if state in COMMITTED_STATES:
                 logger.info(
@@ -149,7 +178,10 @@ class TransactionLoader:
                 )
                 return state, attempts
             if state != PREPARED:
-                raise TransientError(
+                failure = (
+                    _SlowDown if is_slow_down(message) and state in ("ABORTED", "UNKNOWN") else TransientError
+                )
+                raise failure(
                     f"Transaction {request.label} commit failed: {status or 'no answer'} {message}; label "
                     f"state {state or 'unknown'}"
                 )

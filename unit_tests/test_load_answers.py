@@ -268,3 +268,32 @@ def test_a_transaction_hop_without_credentials_is_a_config_error():
 
 def test_endpoint_text_never_carries_a_path():
     assert str(Endpoint.parse("https://be:8443/", "http")) == "be:8443"
+
+
+def test_a_transaction_aborted_for_version_pressure_at_prepare_is_sent_again_whole(no_sleep):
+    # The BE aborts a transaction whose write hits version pressure (SERVICE_UNAVAILABLE at prepare); when
+    # this request holds the whole transaction, the same label (ABORTED, so free again) is loaded again.
+    slow = answer({"Status": "SERVICE_UNAVAILABLE", "Message": SLOW_DOWN[1]})
+    transport = ScriptedTransport({"prepare": [slow, slow]}, states={"txn": "ABORTED"})
+    result = send(transport)
+    assert result is not None and result.status == "Success"
+    assert transport.calls.count("begin") == 3 and transport.calls.count("commit") == 1
+    assert no_sleep == [2.0, 4.0]
+
+
+def test_a_transaction_with_earlier_chunks_aborted_for_version_pressure_fails_as_transient():
+    slow = answer({"Status": "SERVICE_UNAVAILABLE", "Message": SLOW_DOWN[1]})
+    transport = ScriptedTransport({"prepare": [slow]}, states={"txn": "ABORTED"})
+    transactions = TransactionLoader(loader_with(transport, transaction_stream_load="always"))
+    assert transactions.send(request("txn"), commit=False) is None  # an earlier chunk, gone from memory
+    with pytest.raises(TransientError, match="compaction catches up.*earlier chunks cannot be sent again"):
+        transactions.send(request("txn"), commit=True)
+    assert transport.calls.count("begin") == 1 and transport.calls[-1] == "rollback"
+
+
+def test_a_be_commit_answering_publish_timeout_is_committed():
+    timeout = answer(
+        {"Status": "PUBLISH_TIMEOUT", "Message": "Publish timeout. The data will be visible after a while"}
+    )
+    result = send(ScriptedTransport({"commit": [timeout]}))
+    assert result is not None and result.status == "Publish Timeout"
