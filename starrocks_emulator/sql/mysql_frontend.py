@@ -46,13 +46,12 @@ from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVari
 from starrocks_emulator.sql.information_schema import InformationSchema
 from starrocks_emulator.sql.statements import StatementRunner
 from starrocks_emulator.storage.catalog import EmulatorError
-from starrocks_emulator.version import MYSQL_SERVER_VERSION, STARROCKS_VERSION
+from starrocks_emulator.version import MYSQL_SERVER_VERSION, version_comment
 
 log = logging.getLogger("starrocks_emulator.mysql")
 
 _EXTRA_VARIABLES: dict[str, VariableSchema] = {
     "version": (str, MYSQL_SERVER_VERSION, False),
-    "version_comment": (str, f"StarRocks version {STARROCKS_VERSION}-emulator", False),
     "sql_mode": (str, "ONLY_FULL_GROUP_BY", True),
     "query_timeout": (int, 300, True),
     "insert_timeout": (int, 14400, True),
@@ -223,7 +222,8 @@ class StarRocksSession(Session):
     """One client connection: current database, user, variables; statements go to `StatementRunner`."""
 
     def __init__(self, engine: Any, info: InformationSchema, be_host: str) -> None:
-        super().__init__(variables=StarRocksVariables(GlobalVariables(STARROCKS_VARIABLES)))
+        schema = {**STARROCKS_VARIABLES, "version_comment": (str, version_comment(), False)}  # version.py
+        super().__init__(variables=StarRocksVariables(GlobalVariables(schema)))
         self.runner = StatementRunner(engine, info, self, be_host)
         self._affected_rows: int | None = None
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from starrocks_emulator.sql.ddl import show_create_table, show_type
 from starrocks_emulator.sql.translate import unknown_database, unknown_table
+from starrocks_emulator.version import current
 
 TABLET_COLUMNS = [
     "TabletId", "ReplicaId", "BackendId", "SchemaHash", "Version", "VersionHash", "LstSuccessVersion",
@@ -140,6 +141,7 @@ def show_tablet(
 
 
 def admin_show_frontend_config(like: str | None) -> tuple[list[tuple], list[str]]:
-    names = like_filter(sorted(FRONTEND_CONFIG), like)
-    rows = [(n, "[]", *FRONTEND_CONFIG[n], "") for n in names]
+    config = {**FRONTEND_CONFIG, "run_mode": (current().run_mode, "String", "false")}  # version.py
+    names = like_filter(sorted(config), like)
+    rows = [(n, "[]", *config[n], "") for n in names]
     return rows, ["Key", "AliasNames", "Value", "Type", "IsMutable", "Comment"]

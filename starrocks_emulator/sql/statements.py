@@ -42,7 +42,7 @@ from starrocks_emulator.sql.translate import (
     unknown_table,
 )
 from starrocks_emulator.storage.catalog import EmulatorError
-from starrocks_emulator.version import CURRENT_VERSION
+from starrocks_emulator.version import current_version
 
 Answer = None | int | tuple[list[str], list[tuple]]
 _SHOW_TABLET = re.compile(r"^\s*SHOW\s+TABLETS?\s+FROM\s+(?P<name>[`\w.]+)\s*$", re.IGNORECASE)
@@ -182,7 +182,7 @@ class StatementRunner:
         if isinstance(node, exp.Anonymous):
             name = node.name.upper()
             if name == _CURRENT_VERSION_FN.upper():
-                return exp.convert(CURRENT_VERSION)
+                return exp.convert(current_version())
             if name in ("USER", "SESSION_USER", "SYSTEM_USER"):
                 return exp.convert(f"'{self.user}'@'%'")
             if name == "CONNECTION_ID":
