@@ -2,11 +2,17 @@
 for fault tests, unique database names.
 
 - `starrocks` (session): a real StarRocks when STARROCKS_HOST is set (STARROCKS_QUERY_PORT 9030,
-  STARROCKS_HTTP_PORT 8030, STARROCKS_USER root, STARROCKS_PASSWORD ""), else one emulator process for the
-  whole session. Yields a `StarRocksTarget`: `.host .query_port .http_port .user .password .emulator`
-  (`EmulatorProcess`, or None against a real StarRocks), `.connect(database=None)` -> pymysql connection,
-  `.http` -> `StreamLoadClient`.
-- `emulator` (function): a fresh `EmulatorProcess` of its own (fault tests always use the emulator).
+  STARROCKS_HTTP_PORT 8030, STARROCKS_USER root, STARROCKS_PASSWORD ""; the FE named there should be the
+  leader), else one emulator process for the whole session shaped like a small real cluster: a leader FE, a
+  follower FE and two BEs (`CLUSTER_SHAPE`). Yields a `StarRocksTarget`: `.host .query_port .http_port .user
+  .password .emulator` (`EmulatorProcess`, or None against a real StarRocks), `.connect(database=None)` ->
+  pymysql connection, `.http` -> `StreamLoadClient` (curl --location-trusted-like), `.follower` -> the same
+  cluster seen through a follower FE (a `StarRocksTarget`, or None).
+- `follower` (session): `starrocks.follower`; against a real StarRocks set STARROCKS_FOLLOWER_HOST (and
+  STARROCKS_FOLLOWER_QUERY_PORT / STARROCKS_FOLLOWER_HTTP_PORT), else the tests that need it are skipped.
+- `follower_config`: a connector config (integration_tests/connector.py `config_for`) pointing at the follower.
+- `emulator` (function): a fresh single-node `EmulatorProcess` of its own (fault tests always use the
+  emulator); `cluster` (function): a fresh emulator of `CLUSTER_SHAPE`.
 - `fresh_database`: a unique database name (not created).
 Every emulator process started in the session is stopped when the session ends.
 """
@@ -28,8 +34,11 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from integration_tests.connector import config_for  # noqa: E402
 from starrocks_emulator.http_client import StreamLoadClient  # noqa: E402
 from starrocks_emulator.process import EmulatorProcess, _stop_all  # noqa: E402
+
+CLUSTER_SHAPE = {"frontends": 2, "backends": 2}
 
 
 @dataclass
@@ -41,6 +50,7 @@ class StarRocksTarget:
     password: str
     emulator: EmulatorProcess | None = None
     scheme: str = "http"
+    follower: StarRocksTarget | None = None
     http: StreamLoadClient = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +72,19 @@ class StarRocksTarget:
 
 
 def target_for(emulator: EmulatorProcess, user: str = "root") -> StarRocksTarget:
+    """The emulator through its leader FE, with `.follower` the same through its first follower (if any)."""
+    follower = None
+    if len(emulator.frontends) > 1:
+        node = emulator.follower
+        follower = StarRocksTarget(
+            node.host,
+            node.query_port,
+            node.http_port,
+            user,
+            emulator.root_password,
+            emulator,
+            emulator.scheme,
+        )
     return StarRocksTarget(
         emulator.host,
         emulator.query_port,
@@ -70,25 +93,53 @@ def target_for(emulator: EmulatorProcess, user: str = "root") -> StarRocksTarget
         emulator.root_password,
         emulator,
         emulator.scheme,
+        follower,
+    )
+
+
+def _real_starrocks() -> StarRocksTarget:
+    user, password = os.environ.get("STARROCKS_USER", "root"), os.environ.get("STARROCKS_PASSWORD", "")
+    follower = None
+    if os.environ.get("STARROCKS_FOLLOWER_HOST"):
+        follower = StarRocksTarget(
+            os.environ["STARROCKS_FOLLOWER_HOST"],
+            int(os.environ.get("STARROCKS_FOLLOWER_QUERY_PORT", "9030")),
+            int(os.environ.get("STARROCKS_FOLLOWER_HTTP_PORT", "8030")),
+            user,
+            password,
+        )
+    return StarRocksTarget(
+        os.environ["STARROCKS_HOST"],
+        int(os.environ.get("STARROCKS_QUERY_PORT", "9030")),
+        int(os.environ.get("STARROCKS_HTTP_PORT", "8030")),
+        user,
+        password,
+        follower=follower,
     )
 
 
 @pytest.fixture(scope="session")
 def starrocks() -> Iterator[StarRocksTarget]:
     if os.environ.get("STARROCKS_HOST"):
-        yield StarRocksTarget(
-            os.environ["STARROCKS_HOST"],
-            int(os.environ.get("STARROCKS_QUERY_PORT", "9030")),
-            int(os.environ.get("STARROCKS_HTTP_PORT", "8030")),
-            os.environ.get("STARROCKS_USER", "root"),
-            os.environ.get("STARROCKS_PASSWORD", ""),
-        )
+        yield _real_starrocks()
         return
-    emulator = EmulatorProcess().start()
+    emulator = EmulatorProcess(**CLUSTER_SHAPE).start()
     try:
         yield target_for(emulator)
     finally:
         emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def follower(starrocks: StarRocksTarget) -> StarRocksTarget:
+    if starrocks.follower is None:
+        pytest.skip("needs a follower FE: set STARROCKS_FOLLOWER_HOST (and its ports) for a real StarRocks")
+    return starrocks.follower
+
+
+@pytest.fixture
+def follower_config(follower: StarRocksTarget) -> dict[str, Any]:
+    return config_for(follower)
 
 
 @pytest.fixture
@@ -101,8 +152,29 @@ def emulator() -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture
+def cluster() -> Iterator[EmulatorProcess]:
+    process = EmulatorProcess(**CLUSTER_SHAPE).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
 def fresh_database() -> str:
     return f"it_{uuid.uuid4().hex[:12]}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "emulator_only: needs the emulator (faults, topology, versions); skipped on a real StarRocks",
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("emulator_only") and os.environ.get("STARROCKS_HOST"):
+        pytest.skip("emulator only: it controls the emulator (faults, topology or version)")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

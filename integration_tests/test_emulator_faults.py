@@ -1,9 +1,10 @@
-"""Every fault of the emulator switches on, does what the contract table says, and switches off.
+"""Every fault of the emulator switches on, does what starrocks_emulator/README.md's table says, and switches
+off; a fault of a BE can name one BE of a cluster.
 
-Faults model StarRocks failure modes the connector must survive (issue 4, EMULATOR_CONTRACT.md):
-`Publish Timeout` means committed, visible later (STREAM_LOAD "Return value"); a label whose job runs or
-finished answers `Label Already Exists` + `ExistingJobStatus`; past tablet_max_versions a load fails with
-"Too many versions"; a BE that is gone refuses connections. Each test starts its own emulator.
+Faults model StarRocks failure modes the connector must survive: `Publish Timeout` means committed, visible
+later (STREAM_LOAD "Return value"); a label whose job runs or finished answers `Label Already Exists` +
+`ExistingJobStatus`; past tablet_max_versions a load fails with "too many versions"; a BE that is gone
+refuses connections. Each test starts its own emulator (emulator only).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from urllib.parse import urlsplit
 
 import pymysql
 import pytest
-import requests
 
-from starrocks_emulator.http_client import StreamLoadClient
+from starrocks_emulator.http_client import Answer, StreamLoadClient
 from starrocks_emulator.process import EmulatorProcess
 
 JSON = {"format": "json"}
+pytestmark = pytest.mark.emulator_only
 
 
 def client_for(emu: EmulatorProcess) -> StreamLoadClient:
@@ -34,9 +35,7 @@ def client_for(emu: EmulatorProcess) -> StreamLoadClient:
     return StreamLoadClient(emu.host, emu.http_port, "root", "")
 
 
-def load(
-    client: StreamLoadClient, label: str, body: bytes = b'{"id":1}', timeout: float = 30
-) -> requests.Response:
+def load(client: StreamLoadClient, label: str, body: bytes = b'{"id":1}', timeout: float = 30) -> Answer:
     return client.stream_load("d", "t", body, {"label": label, **JSON}, timeout=timeout)
 
 
@@ -68,7 +67,7 @@ def test_http_500_answers_the_next_n_loads_with_500_and_commits_nothing(emulator
 
 def test_cut_mid_body_closes_the_socket_and_commits_nothing(emulator, client):
     emulator.set_fault("cut_mid_body", count=1)
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(ConnectionError):
         load(client, "cut", b'{"id":1}\n' * 20000)
     assert rows(emulator) == 0
     assert client.load_state("d", "cut") == "ABORTED"
@@ -77,7 +76,7 @@ def test_cut_mid_body_closes_the_socket_and_commits_nothing(emulator, client):
 
 def test_slow_be_answers_late_but_commits_even_when_the_client_gave_up(emulator, client):
     emulator.set_fault("slow_be", count=1, seconds=1.5)
-    with pytest.raises(requests.Timeout):
+    with pytest.raises(TimeoutError):
         load(client, "slow", timeout=0.5)
     assert load(client, "slow").json()["ExistingJobStatus"] in ("RUNNING", "FINISHED")
     assert wait_for_state(client, "slow", "VISIBLE") == "VISIBLE"
@@ -95,7 +94,7 @@ def test_publish_timeout_commits_and_answers_publish_timeout(emulator, client):
 
 def test_commit_then_cut_commits_and_closes_the_socket_without_an_answer(emulator, client):
     emulator.set_fault("commit_then_cut", count=1)
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(ConnectionError):
         load(client, "ctc")
     assert rows(emulator) == 1
     retry = load(client, "ctc").json()
@@ -104,7 +103,7 @@ def test_commit_then_cut_commits_and_closes_the_socket_without_an_answer(emulato
 
 def test_label_running_keeps_the_label_running_then_finishes(emulator, client):
     emulator.set_fault("label_running", count=1, seconds=1.0)
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(ConnectionError):
         load(client, "run")
     running = load(client, "run").json()
     assert running["Status"] == "Label Already Exists" and running["ExistingJobStatus"] == "RUNNING"
@@ -117,9 +116,8 @@ def test_too_many_versions_fails_loads_with_starrocks_message(emulator, client):
     emulator.set_fault("too_many_versions", count=1)
     failed = load(client, "v1").json()
     assert failed["Status"] == "Fail"
-    assert (
-        failed["Message"].startswith("Too many versions. tablet_id: ") and "limit: 1000" in failed["Message"]
-    )
+    assert failed["Message"].startswith("Failed to load data into tablet ")
+    assert "because of too many versions, current/limit: 1001/1000. You can reduce" in failed["Message"]
     assert rows(emulator) == 0
     assert load(client, "v1").json()["Status"] == "Success"
 
@@ -134,21 +132,21 @@ def test_too_many_versions_for_seconds_then_off(emulator, client):
 
 def test_be_down_refuses_connections_then_comes_back(emulator, client):
     emulator.set_fault("be_down", seconds=1.0)
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(ConnectionError):
         load(client, "down")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
             assert load(client, "down").json()["Status"] == "Success"
             break
-        except requests.ConnectionError:
+        except ConnectionError:
             time.sleep(0.2)
     assert rows(emulator) == 1
 
 
 def test_be_down_ends_when_faults_are_cleared(emulator, client):
     emulator.set_fault("be_down", seconds=60)
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(ConnectionError):
         load(client, "x")
     emulator.clear_faults()
     assert load(client, "x").json()["Status"] == "Success"
@@ -156,9 +154,9 @@ def test_be_down_ends_when_faults_are_cleared(emulator, client):
 
 def test_fe_redirect_dead_be_points_the_307_at_a_port_nobody_answers(emulator, client):
     emulator.set_fault("fe_redirect_dead_be")
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(ConnectionError):
         load(client, "dead")
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(ConnectionError):
         load(client, "dead")  # stays on until cleared
     emulator.clear_faults()
     assert load(client, "dead").json()["Status"] == "Success"
@@ -166,12 +164,11 @@ def test_fe_redirect_dead_be_points_the_307_at_a_port_nobody_answers(emulator, c
 
 def test_redirect_host_points_the_307_at_another_host(emulator, client):
     emulator.set_fault("redirect_host", host="127.0.0.2")
-    url = f"http://{emulator.host}:{emulator.http_port}/api/d/t/_stream_load"
-    first = requests.put(url, data=b"{}", auth=("root", ""), allow_redirects=False, timeout=10)
-    assert urlsplit(first.headers["Location"]).hostname == "127.0.0.2"
+    first = client.request("PUT", "/api/d/t/_stream_load", b"{}", follow=False)
+    assert urlsplit(first.headers["location"]).hostname == "127.0.0.2"
     emulator.clear_faults()
-    second = requests.put(url, data=b"{}", auth=("root", ""), allow_redirects=False, timeout=10)
-    assert urlsplit(second.headers["Location"]).hostname == emulator.host
+    second = client.request("PUT", "/api/d/t/_stream_load", b"{}", follow=False)
+    assert urlsplit(second.headers["location"]).hostname == emulator.host
 
 
 def test_faults_hit_transaction_loads_and_commits_too(emulator, client):
@@ -180,10 +177,54 @@ def test_faults_hit_transaction_loads_and_commits_too(emulator, client):
     emulator.set_fault("http_500", count=1)
     assert client.transaction("load", "d", label, "t", b'{"id":1}', JSON).status_code == 500
     assert client.transaction("load", "d", label, "t", b'{"id":1}', JSON).json()["Status"] == "OK"
+    assert client.transaction("prepare", "d", label, "t").json()["Status"] == "OK"
     emulator.set_fault("publish_timeout", count=1)
-    committed = client.transaction("commit", "d", label, "t").json()
-    assert committed["Status"] == "FAILED" and committed["Message"] == "publish timeout"
+    committed = client.transaction("commit", "d", label, "t").json()  # the leader commits the PREPARED txn
+    assert committed == {
+        "Status": "FAILED",
+        "Message": "class com.starrocks.common.StarRocksException: publish timeout: 20000",
+    }
     assert client.load_state("d", label) == "VISIBLE" and rows(emulator) == 1
+
+
+def test_too_many_versions_hits_a_transaction_at_prepare(emulator, client):
+    label = f"t{uuid.uuid4().hex}"
+    client.transaction("begin", "d", label, "t")
+    emulator.set_fault("too_many_versions", count=1)
+    assert client.transaction("load", "d", label, "t", b'{"id":1}', JSON).json()["Status"] == "OK"
+    failed = client.transaction("prepare", "d", label, "t").json()
+    assert failed["Status"] == "SERVICE_UNAVAILABLE" and "too many versions" in failed["Message"]
+    assert client.load_state("d", label) == "ABORTED"
+
+
+def test_a_backend_fault_can_target_one_be_of_a_cluster(cluster):
+    client = client_for(cluster)
+    cluster.set_fault("http_500", count=1, be=2)
+    codes = {}
+    for i in range(4):  # FEs send loads to the BEs in turn: two land on BE 2, one of them fails
+        answer = load(client, f"c{i}")
+        codes.setdefault(urlsplit(answer.url).port, []).append(answer.status_code)
+    be1, be2 = (be.http_port for be in cluster.backends)
+    assert codes[be1] == [200, 200] and sorted(codes[be2]) == [200, 500]
+
+
+def test_be_down_can_take_one_be_of_a_cluster_down(cluster):
+    client = client_for(cluster)
+    cluster.set_fault("be_down", seconds=30, be=1)
+    outcomes = []
+    for i in range(4):  # the FEs still send half of the loads to the BE that went down
+        try:
+            outcomes.append(load(client, f"d{i}").json()["Status"])
+        except ConnectionError:
+            outcomes.append("refused")
+    assert sorted(outcomes) == ["Success", "Success", "refused", "refused"]
+    cluster.clear_faults()
+    assert load(client, "d9").json()["Status"] == "Success"
+
+
+def test_a_fault_that_does_not_act_on_a_be_takes_no_be(emulator):
+    with pytest.raises(Exception, match="400"):
+        emulator.set_fault("redirect_host", host="127.0.0.2", be=1)
 
 
 def test_an_unknown_fault_is_refused_and_stats_list_active_faults(emulator):

@@ -1,9 +1,11 @@
-"""Stream Load over HTTP, as StarRocks documents it; runs against a real StarRocks too (STARROCKS_HOST).
+"""Stream Load over HTTP, as StarRocks documents and implements it; runs against a real StarRocks too
+(STARROCKS_HOST).
 
 Docs: https://docs.starrocks.io/docs/sql-reference/sql-statements/loading_unloading/STREAM_LOAD/ (headers,
 return value), https://docs.starrocks.io/docs/loading/StreamLoad/ (FE 307 to BE, --location-trusted),
 https://docs.starrocks.io/docs/loading/load_concept/strict_mode/ (unqualified rows),
 https://docs.starrocks.io/docs/loading/Load_to_Primary_Key_tables/ (__op, merge_condition, partial updates).
+Source: fe LoadAction / RestBaseAction (401s, `Expect`, the 307), be stream_load.cpp (BE answers).
 """
 
 from __future__ import annotations
@@ -75,6 +77,24 @@ def load(starrocks: Any, db: str, body: bytes | Any, table: str = "t", **headers
     return response.json()
 
 
+def basic(user: str, password: str) -> str:
+    return requests.auth._basic_auth_str(user, password)
+
+
+def fe_answer_before_body(starrocks: Any, db: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+    """PUT a Stream Load's headers with `Expect: 100-continue` and read the FE's answer without any body."""
+    split = urlsplit(starrocks.http.base)
+    fe = http.client.HTTPConnection(split.hostname, split.port, timeout=30)
+    fe.putrequest("PUT", f"/api/{db}/t/_stream_load")
+    for name, value in {"Expect": "100-continue", "Content-Length": "8", **headers}.items():
+        fe.putheader(name, value)
+    fe.endheaders()
+    answer = fe.getresponse()
+    answer.read()
+    fe.close()
+    return answer
+
+
 def test_stream_load_through_fe_with_label_loads_rows_and_adds_exactly_one_version(starrocks, db):
     create(starrocks, db, DUP_TABLE)
     before = version_count(starrocks, db)
@@ -113,6 +133,7 @@ def test_same_label_again_answers_label_already_exists_finished_and_loads_nothin
     again = load(starrocks, db, b'{"id":2}', label=lbl, **JSON)
     assert again["Status"] == "Label Already Exists"
     assert again["ExistingJobStatus"] == "FINISHED"
+    assert again["Message"] == f"Label [{lbl}] has already been used."  # fe LabelAlreadyUsedException
     assert rows(starrocks, db) == [(1, None, None)]
     assert version_count(starrocks, db) == versions
 
@@ -126,47 +147,72 @@ def test_a_failed_label_can_be_used_again(starrocks, db):
     assert rows(starrocks, db) == [(7, None, None)]
 
 
-def test_fe_answers_307_to_a_be_with_the_same_path(starrocks, db):
+def test_fe_answers_307_to_an_http_be_with_the_same_path_before_the_body(starrocks, db):
     create(starrocks, db, DUP_TABLE)
-    url = f"{starrocks.http.base}/api/{db}/t/_stream_load"
-    response = requests.put(
-        url,
-        data=b'{"id":1}',
-        headers=JSON,
-        auth=(starrocks.user, starrocks.password),
-        allow_redirects=False,
-        timeout=30,
+    answer = fe_answer_before_body(
+        starrocks, db, {"Authorization": basic(starrocks.user, starrocks.password), **JSON}
     )
-    assert response.status_code == 307
-    location = urlsplit(response.headers["Location"])
-    assert location.path == f"/api/{db}/t/_stream_load"
+    assert answer.status == 307
+    location = urlsplit(answer.getheader("Location"))
+    assert location.scheme == "http" and location.path == f"/api/{db}/t/_stream_load"
     if starrocks.emulator is not None:
-        assert location.port == starrocks.emulator.be_http_port
+        assert location.port in [be.http_port for be in starrocks.emulator.backends]
 
 
-def test_stream_load_without_credentials_is_refused_with_401(starrocks, db):
+def test_stream_load_without_credentials_is_refused_by_the_fe_with_401(starrocks, db):
+    create(starrocks, db, DUP_TABLE)
+    answer = fe_answer_before_body(starrocks, db, JSON)
+    assert answer.status == 401
+    assert answer.getheader("WWW-Authenticate") == 'Basic realm=""'
+
+
+def test_a_wrong_password_is_refused_by_the_fe_with_401_and_rest_base_result(starrocks, db):
     create(starrocks, db, DUP_TABLE)
     response = requests.put(
         f"{starrocks.http.base}/api/{db}/t/_stream_load",
         data=b'{"id":1}',
-        headers=JSON,
+        headers={"Expect": "100-continue", **JSON},
+        auth=(starrocks.user, starrocks.password + "-wrong"),
         allow_redirects=False,
         timeout=30,
     )
     assert response.status_code == 401
+    body = response.json()
+    assert body["status"] == "FAILED" and body["code"] == "1"
+    assert body["msg"].startswith(f"Access denied for {starrocks.user}@") and body["message"] == body["msg"]
+
+
+def test_stream_load_without_expect_100_continue_is_refused_by_the_fe(starrocks, db):
+    """fe LoadAction: HTTP/1.1 without `Expect: 100-continue` -> DdlException, answered with HTTP 200."""
+    create(starrocks, db, DUP_TABLE)
+    response = requests.put(
+        f"{starrocks.http.base}/api/{db}/t/_stream_load",
+        data=b'{"id":1}',
+        headers={"label": label(), **JSON},
+        auth=(starrocks.user, starrocks.password),
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "Status": "FAILED",
+        "Message": "class com.starrocks.common.DdlException: There is no 100-continue header",
+    }
+    assert rows(starrocks, db) == []
 
 
 def test_be_refuses_a_redirected_load_whose_credentials_were_dropped(starrocks, db):
-    """requests drops Authorization on a redirect to another port: the BE must answer 401, not load."""
+    """What a client that drops Authorization on the redirect (requests does) gets from the BE."""
     create(starrocks, db, DUP_TABLE)
-    response = requests.put(
-        f"{starrocks.http.base}/api/{db}/t/_stream_load",
-        data=b'{"id":1}',
-        headers=JSON,
-        auth=(starrocks.user, starrocks.password),
-        timeout=30,
+    answer = fe_answer_before_body(
+        starrocks, db, {"Authorization": basic(starrocks.user, starrocks.password), **JSON}
     )
-    assert response.status_code == 401
+    response = requests.put(
+        answer.getheader("Location"), data=b'{"id":1}', headers={"label": label(), **JSON}, timeout=30
+    )
+    assert response.status_code == 200
+    result = response.json()
+    assert result["Status"] == "Fail" and result["Message"] == "no valid Basic authorization"
     assert rows(starrocks, db) == []
 
 
@@ -218,7 +264,7 @@ def test_expect_100_continue_gets_307_from_fe_and_100_continue_from_be(starrocks
     for name, value in headers.items():
         fe.putheader(name, value)
     fe.endheaders()
-    answer = fe.getresponse()  # no body sent: the FE must answer without waiting for it
+    answer = fe.getresponse()  # no body sent: the FE must answer without waiting for it, and never with 100
     assert answer.status == 307
     be = urlsplit(answer.getheader("Location"))
     fe.close()
@@ -239,7 +285,7 @@ def test_expect_100_continue_gets_307_from_fe_and_100_continue_from_be(starrocks
 def test_chunked_transfer_encoding_body_is_loaded(starrocks, db):
     create(starrocks, db, DUP_TABLE)
 
-    class Chunks:  # re-iterable without a length: requests sends it chunked, to the FE and again to the BE
+    class Chunks:  # re-iterable without a length: sent chunked, after the FE's 307 to the BE
         def __iter__(self):
             return (f'{{"id":{i}}}\n'.encode() for i in range(5))
 
@@ -384,6 +430,8 @@ def test_get_load_state_answers_visible_for_a_loaded_label_and_unknown_for_anoth
     load(starrocks, db, b'{"id":1}', label=lbl, **JSON)
     assert starrocks.http.load_state(db, lbl) == "VISIBLE"
     assert starrocks.http.load_state(db, label()) == "UNKNOWN"
+    answer = starrocks.http.request("GET", f"/api/{db}/get_load_state?label={lbl}").json()
+    assert answer == {"state": "VISIBLE", "status": "OK", "code": "0", "msg": "Success", "message": "OK"}
 
 
 def test_every_load_is_a_row_of_information_schema_loads(starrocks, db):
@@ -413,10 +461,13 @@ def test_a_user_without_insert_privilege_cannot_load(starrocks, db):
             urlsplit(starrocks.http.base).hostname, urlsplit(starrocks.http.base).port, user, password
         )
         response = reader.stream_load(db, "t", b'{"id":1}', {"label": label(), **JSON})
-        assert response.status_code in (200, 401, 403)
-        if response.status_code == 200:
-            answer = response.json()
-            assert answer["Status"] == "Fail" and "INSERT" in answer["Message"]
+        # fe LoadAction checks INSERT before the redirect: an AccessDeniedException is a 401
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == 'Basic realm=""'
+        message = response.json()["message"]
+        assert message.startswith(
+            "Access denied; you need (at least one of) the INSERT privilege(s) on TABLE"
+        )
         assert rows(starrocks, db) == []
     finally:
         with starrocks.connect() as conn, conn.cursor() as cur, contextlib.suppress(pymysql.err.MySQLError):

@@ -1,8 +1,8 @@
 """Versions, stats, persistence, TLS and the CLI of the emulator (emulator-only: each test starts its own).
 
 StarRocks facts followed: every committed load adds one version to every tablet of the table; a tablet holding
-more than `tablet_max_versions` versions refuses loads with "Too many versions. tablet_id: …, version_count: …,
-limit: …" (be/src/storage/delta_writer.cpp); compaction merges versions in the background
+more than `tablet_max_versions` versions refuses loads with "Failed to load data into tablet …, because of too
+many versions, current/limit: …/…" (be/src/storage/delta_writer.cpp); compaction merges versions in the background
 (https://docs.starrocks.io/docs/administration/management/compaction/); a PREPARED transaction can still be
 committed after a restart (https://docs.starrocks.io/docs/loading/Stream_Load_transaction_interface/).
 """
@@ -17,9 +17,12 @@ import uuid
 
 import pymysql
 import pytest
+import requests
 
 from starrocks_emulator.http_client import StreamLoadClient
 from starrocks_emulator.process import PROJECT_ROOT, EmulatorProcess
+
+pytestmark = pytest.mark.emulator_only
 
 TABLE = "CREATE TABLE `d`.`t` (id BIGINT NOT NULL, v VARCHAR(20)) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 4"
 JSON = {"format": "json"}
@@ -64,8 +67,8 @@ def test_loads_fail_with_too_many_versions_past_tablet_max_versions():
         client = setup_table(emu)
         answers = [load(client) for _ in range(4)]
         assert [a["Status"] for a in answers] == ["Success", "Success", "Success", "Fail"]
-        assert answers[3]["Message"].startswith("Too many versions. tablet_id: ")
-        assert answers[3]["Message"].endswith("version_count: 4, limit: 3")
+        assert answers[3]["Message"].startswith("Failed to load data into tablet ")
+        assert "because of too many versions, current/limit: 4/3. You can reduce" in answers[3]["Message"]
         assert emu.stats()["tables"]["d.t"]["rows"] == 3
 
 
@@ -82,12 +85,12 @@ def test_background_compaction_brings_the_version_count_down():
 
 
 def test_data_labels_and_versions_survive_a_restart_with_the_same_data_dir(tmp_path):
-    with EmulatorProcess(data_dir=str(tmp_path)) as emu:
+    with EmulatorProcess(data_dir=str(tmp_path), frontends=2, backends=2) as emu:
         client = setup_table(emu)
         assert load(client, b'{"id":1}\n{"id":2}', label="kept")["Status"] == "Success"
-        ports = (emu.query_port, emu.http_port, emu.be_http_port)
+        ports = (emu.query_port, emu.http_port, emu.be_http_port, emu.frontends, emu.backends)
         emu.restart()
-        assert (emu.query_port, emu.http_port, emu.be_http_port) == ports
+        assert (emu.query_port, emu.http_port, emu.be_http_port, emu.frontends, emu.backends) == ports
         assert load(client, label="kept")["Status"] == "Label Already Exists"
         table = emu.stats()["tables"]["d.t"]
         assert table["rows"] == 2 and table["version_count"] == 2
@@ -105,7 +108,9 @@ def test_a_prepared_transaction_can_be_committed_after_a_restart(tmp_path):
         assert emu.stats()["tables"]["d.t"]["rows"] == 1
 
 
-def test_tls_serves_https_on_both_http_ports(tmp_path):
+def test_tls_serves_https_on_fes_and_the_307_still_names_a_plain_http_be(tmp_path):
+    """fe RestBaseAction.redirectTo builds an `http` URI whatever the request came in on: the BE hop of a
+    Stream Load is plain HTTP; each BE also has an HTTPS port for clients that load into BEs directly."""
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
@@ -113,12 +118,18 @@ def test_tls_serves_https_on_both_http_ports(tmp_path):
     cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
     cert.private_key_pem.write_to_path(str(key_path))
     ca.cert_pem.write_to_path(str(ca_path))
-    with EmulatorProcess(tls_cert=str(cert_path), tls_key=str(key_path)) as emu:
+    with EmulatorProcess(tls_cert=str(cert_path), tls_key=str(key_path), backends=2) as emu:
         client = setup_table(emu)
         client.verify = str(ca_path)
-        answer = load(client)
-        assert answer["Status"] == "Success"
-        assert emu.stats()["requests"]["be_stream_load"] == 1
+        answer = client.stream_load("d", "t", b'{"id":1}', {"label": "over_tls", **JSON})
+        assert answer.json()["Status"] == "Success"
+        assert answer.url.startswith("http://") and client.base.startswith("https://")
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"http://{emu.host}:{emu.http_port}/api/health", timeout=10)  # FEs speak TLS only
+        be = emu.backends[1]
+        direct = StreamLoadClient(emu.host, be.https_port, "root", "", "https", str(ca_path))
+        assert load(direct, label="be_over_tls")["Status"] == "Success"
+        assert emu.stats()["requests"]["be_stream_load"] == 2
 
 
 def test_cli_switches_a_fault_on_and_prints_stats(emulator):

@@ -1,8 +1,8 @@
-"""A StarRocks emulator for tests, benchmarks and the demo (issue 4).
+"""A StarRocks emulator for tests, benchmarks and the demo: a cluster of FEs and BEs in one process.
 
-MySQL protocol (mysql_frontend.py), FE/BE HTTP Stream Load and the transaction interface (http_fe.py,
-http_be.py), StarRocks versions, labels and load jobs (engine.py, ledger.py) over DuckDB, and fault injection
-(faults.py). Start it with `python -m starrocks_emulator` or `process.EmulatorProcess`.
+The cluster and its routing (cluster.py, fe/, be/), the MySQL protocol (sql/), StarRocks versions, labels and
+load jobs over DuckDB (storage/), the release it plays (version.py) and fault injection (faults.py). Start it
+with `python -m starrocks_emulator` or `process.EmulatorProcess`; README.md says what it follows.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ A fault is switched on with `POST /_emulator/faults` (`{"fault": NAME, ...params
 (`python -m starrocks_emulator fault --http-port H NAME [--count N] [--seconds S]`) and off
 with `{"clear": true}` (all) or `{"fault": NAME, "off": true}` (one). Counted faults fire on the next `count`
 loads and then switch themselves off; timed faults stay on for `seconds`; `fe_redirect_dead_be` and
-`redirect_host` stay on until cleared. The table of names, parameters and behaviours is in
-starrocks_emulator/README.md.
+`redirect_host` stay on until cleared. A fault of a BE (`BACKEND_FAULTS`) hits every BE unless it names one
+with `be` (a BE id, 1..M): then only that BE's loads consume it. The table of names, parameters and behaviours
+is in starrocks_emulator/README.md.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ FAULTS: dict[str, tuple[bool, bool]] = {
     "fe_redirect_dead_be": (False, False),
     "redirect_host": (False, False),
 }
+# Faults that act on a BE, so they may name one (`be`).
+BACKEND_FAULTS = (
+    "http_500",
+    "cut_mid_body",
+    "slow_be",
+    "publish_timeout",
+    "commit_then_cut",
+    "label_running",
+    "too_many_versions",
+    "be_down",
+)
 # Faults whose `seconds` is a parameter of each occurrence (a delay), not how long the fault stays on.
 _DELAY_FAULTS = ("slow_be", "label_running")
 
@@ -66,6 +78,13 @@ class FaultBoard:
             raise FaultError("be_down needs seconds")
         if count is not None and count < 1:
             raise FaultError("count must be >= 1")
+        if "be" in params:
+            if name not in BACKEND_FAULTS:
+                raise FaultError(f"{name} does not act on a BE, so it takes no `be`")
+            try:
+                params["be"] = int(params["be"])
+            except (TypeError, ValueError):
+                raise FaultError(f"be must be a BE id (1, 2, ...), not {params['be']!r}") from None
         fault = Fault(name=name, params=params, seconds=seconds)
         if counted:
             fault.count = count
@@ -93,14 +112,17 @@ class FaultBoard:
             return None
         return fault
 
-    def peek(self, name: str) -> Fault | None:
-        with self._lock:
-            return self._live(name)
-
-    def take(self, name: str) -> Fault | None:
+    def peek(self, name: str, backend: int | None = None) -> Fault | None:
         with self._lock:
             fault = self._live(name)
-            if fault is None:
+            return fault if fault is not None and _targets(fault, backend) else None
+
+    def take(self, name: str, backend: int | None = None) -> Fault | None:
+        """Consume one occurrence on `backend` (a BE id; None: an FE-side operation, hit only by untargeted
+        faults)."""
+        with self._lock:
+            fault = self._live(name)
+            if fault is None or not _targets(fault, backend):
                 return None
             if fault.count is not None:
                 fault.count -= 1
@@ -111,3 +133,8 @@ class FaultBoard:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {name: f.describe() for name in list(self._faults) if (f := self._live(name)) is not None}
+
+
+def _targets(fault: Fault, backend: int | None) -> bool:
+    target = fault.params.get("be")
+    return target is None or target == backend

@@ -1,13 +1,14 @@
 """`EmulatorProcess`: the emulator as a child process on free ports, for tests, benchmarks and the demo.
 
-    with EmulatorProcess() as emu:                     # start() picks free ports and waits for READY
-        emu.host, emu.query_port, emu.http_port, emu.be_http_port
-        emu.set_fault("http_500", count=2); emu.clear_faults(); emu.stats()
-        emu.restart()                                  # same ports, same data_dir (data, labels, versions kept)
+    with EmulatorProcess(frontends=2, backends=2) as emu:   # start() waits for READY
+        emu.host, emu.query_port, emu.http_port, emu.be_http_port   # the leader FE's and the first BE's
+        emu.leader, emu.follower, emu.frontends, emu.backends       # topology.Node of every node
+        emu.set_fault("http_500", count=2, be=2); emu.clear_faults(); emu.stats()
+        emu.restart()                          # same ports, same data_dir (data, labels, versions kept)
 
-The child is `python -m starrocks_emulator ...`; it prints `READY {json}` once every port
-listens. Its stderr (one line per request) goes to a log file (`log_path`) so a chatty child can never block on
-a full pipe. `stop()` sends SIGTERM, then SIGKILL after a grace period; every process started here is also
+The child is `python -m starrocks_emulator ...`; it binds free ports and prints `READY {json}` once every port
+listens (a restart asks for the same ports again). Its stderr (one line per request) goes to a log file
+(`log_path`) so a chatty child can never block on a full pipe. `stop()` sends SIGTERM, then SIGKILL after a grace period; every process started here is also
 stopped at interpreter exit.
 """
 
@@ -28,6 +29,8 @@ import urllib.request
 import weakref
 from pathlib import Path
 from typing import Any
+
+from starrocks_emulator.topology import Node
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
@@ -50,12 +53,6 @@ def _die_with_parent() -> None:
 
 
 PR_SET_PDEATHSIG = 1
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def _drain(stream: Any) -> None:
@@ -82,7 +79,15 @@ class EmulatorProcess:
         tls_key: str | None = None,
         host: str = "127.0.0.1",
         log_path: str | None = None,
+        frontends: int = 1,
+        backends: int = 1,
+        starrocks_version: str | None = None,
+        run_mode: str | None = None,
     ) -> None:
+        self.frontend_count, self.backend_count = frontends, backends
+        self.starrocks_version, self.run_mode = starrocks_version, run_mode
+        self.frontends: list[Node] = []
+        self.backends: list[Node] = []
         self.data_dir = data_dir
         self.root_password = root_password
         self.tablet_max_versions = tablet_max_versions
@@ -96,7 +101,20 @@ class EmulatorProcess:
 
     @property
     def scheme(self) -> str:
+        """Of the FE HTTP ports (BE HTTP ports are always plain, see cluster.py)."""
         return "https" if self.tls_cert else "http"
+
+    @property
+    def leader(self) -> Node:
+        return next(fe for fe in self.frontends if fe.leader)
+
+    @property
+    def follower(self) -> Node:
+        """The first follower FE (the cluster needs frontends >= 2)."""
+        followers = [fe for fe in self.frontends if not fe.leader]
+        if not followers:
+            raise EmulatorError("this emulator runs a single FE: start it with frontends=2 or more")
+        return followers[0]
 
     @property
     def pid(self) -> int | None:
@@ -109,15 +127,26 @@ class EmulatorProcess:
             "starrocks_emulator",
             "--host",
             self.host,
-            "--query-port",
-            str(self.query_port),
-            "--http-port",
-            str(self.http_port),
-            "--be-http-port",
-            str(self.be_http_port),
             "--tablet-max-versions",
             str(self.tablet_max_versions),
         ]
+        if (self.frontend_count, self.backend_count) != (1, 1):
+            command += ["--frontends", str(self.frontend_count), "--backends", str(self.backend_count)]
+        if self.frontends and (self.frontend_count, self.backend_count) == (1, 1):  # a restart: same ports
+            command += ["--http-port", str(self.http_port), "--query-port", str(self.query_port)]
+            command += ["--be-http-port", str(self.be_http_port)]
+            if self.backends[0].https_port:
+                command += ["--be-https-ports", str(self.backends[0].https_port)]
+        elif self.frontends:
+            command += ["--fe-http-ports", ",".join(str(fe.http_port) for fe in self.frontends)]
+            command += ["--fe-query-ports", ",".join(str(fe.query_port) for fe in self.frontends)]
+            command += ["--be-http-ports", ",".join(str(be.http_port) for be in self.backends)]
+            if any(be.https_port for be in self.backends):
+                command += ["--be-https-ports", ",".join(str(be.https_port) for be in self.backends)]
+        if self.starrocks_version:
+            command += ["--starrocks-version", self.starrocks_version]
+        if self.run_mode:
+            command += ["--run-mode", self.run_mode]
         if self.data_dir:
             command += ["--data-dir", self.data_dir]
         if self.compaction_interval_seconds:
@@ -129,8 +158,6 @@ class EmulatorProcess:
     def start(self) -> EmulatorProcess:
         if self._proc is not None and self._proc.poll() is None:
             return self
-        if not self.query_port:
-            self.query_port, self.http_port, self.be_http_port = (free_port(self.host) for _ in range(3))
         if self.log_path is None:
             handle, self.log_path = tempfile.mkstemp(prefix="starrocks_emulator_", suffix=".log")
             os.close(handle)
@@ -166,7 +193,19 @@ class EmulatorProcess:
             info["http_port"],
             info["be_http_port"],
         )
-        for port in (self.query_port, self.http_port, self.be_http_port):
+        host = info["host"]
+        single_fe = {"id": 1, "leader": True, "http_port": self.http_port, "query_port": self.query_port}
+        self.frontends = [
+            Node("FE", fe["id"], host, fe["http_port"], fe["query_port"], leader=fe["leader"])
+            for fe in info.get("frontends", [single_fe])  # an emulator from before clusters: one FE, one BE
+        ]
+        self.backends = [
+            Node("BE", be["id"], host, be["http_port"], https_port=be.get("https_port", 0))
+            for be in info.get("backends", [{"id": 1, "http_port": self.be_http_port}])
+        ]
+        ports = [p for fe in self.frontends for p in (fe.http_port, fe.query_port)]
+        ports += [p for be in self.backends for p in (be.http_port, be.https_port) if p]
+        for port in ports:
             while True:
                 try:
                     with socket.create_connection((self.host, port), timeout=1):

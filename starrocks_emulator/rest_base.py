@@ -1,10 +1,13 @@
-"""HTTP plumbing shared by the FE and BE ports: Basic auth, bodies (Content-Length, chunked, 100-continue),
-JSON answers, cutting a connection on purpose, one log line per request.
+"""HTTP plumbing shared by the FE and BE ports: one server per node, bodies (Content-Length, chunked),
+`Expect: 100-continue`, JSON answers, 307 redirects, cutting a connection on purpose, one log line per request.
 
-StarRocks requires HTTP Basic auth on every Stream Load hop (FE and BE), which is why clients use curl's
-`--location-trusted` (https://docs.starrocks.io/docs/loading/StreamLoad/). `Expect: 100-continue` is answered
-by `http.server` itself before the handler reads the body (HTTP/1.1 handlers); the FE overrides that to answer
-the redirect first, as StarRocks' FE does, so the body goes only to the BE.
+`Expect: 100-continue`: `http.server` would answer `100 Continue` before the handler runs; here it is
+deferred. A BE sends it when the handler starts reading the body, i.e. after its header checks and the
+transaction's begin, and an early answer goes without it (be/src/http/ev_http_server.cpp: an `on_header`
+that replies removes the Expect header). An FE never sends it (fe `StarRocksHttpPostObjectAggregator`:
+"StarRocks FE needn't handle 100-continue header"): a Stream Load gets its 307 before any body is sent.
+An answer given while a body is still unread closes the connection, as StarRocks' FE does for loads
+(`response.setForceCloseConnection(true)`, fe LoadAction).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from starrocks_emulator.topology import Node, Topology
+
 log = logging.getLogger("starrocks_emulator.http")
 READ_CHUNK = 1 << 20
 
@@ -34,12 +39,13 @@ class NodeServices(Protocol):
     faults: Any
     error_logs: Any
     txns: Any
-    scheme: str
-    advertised_host: str
-    be_http_port: int
+    coordinators: Any
     dead_be_port: int | None
     spool_dir: str
 
+    @property
+    def topology(self) -> Topology: ...
+    def choose_backend(self) -> Node | None: ...
     def count(self, name: str) -> None: ...
     def stats(self) -> dict: ...
     def set_fault(self, name: str, **params: Any) -> dict: ...
@@ -56,10 +62,13 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         address: tuple[str, int],
         handler: type[BaseHTTPRequestHandler],
         emulator: NodeServices,
-        role: str,
+        node: Node,
+        tls: bool = False,
     ) -> None:
         self.emulator = emulator
-        self.role = role
+        self.node_role, self.node_id = node.role, node.id
+        self.tls = tls
+        self.role = f"{node.role}{node.id}"
         super().__init__(address, handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # client went away: one line, no trace
@@ -73,6 +82,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: EmulatorHTTPServer
     server_version = "StarRocksEmulator/1.0"
+    sends_continue = True  # BE: yes, once the body is read; FE: never
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -80,9 +90,21 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         return self.server.emulator
 
     @property
+    def node(self) -> Node:
+        """This node as the cluster knows it now (its ports are known once every port is bound)."""
+        topology = self.emulator.topology
+        if self.server.node_role == "FE":
+            return topology.frontend(self.server.node_id)
+        return topology.backend(self.server.node_id)
+
+    @property
     def url(self) -> tuple[str, dict[str, str]]:
         parts = urlsplit(self.path)
         return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+    @property
+    def client_ip(self) -> str:
+        return str(self.client_address[0])
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         started = getattr(self, "_started", None)
@@ -104,30 +126,39 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         self._started = time.perf_counter()
         self._body_read = False
+        self._expect_pending = False
         return super().parse_request()
+
+    def handle_expect_100(self) -> bool:
+        self._expect_pending = True  # answered (or not) by read_body, see the module docstring
+        return True
+
+    @property
+    def expects_continue(self) -> bool:
+        return self._expect_pending
 
     def send_json(
         self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
     ) -> None:
-        payload = orjson.dumps(body, option=orjson.OPT_INDENT_2)
+        self._send(orjson.dumps(body, option=orjson.OPT_INDENT_2), "application/json", status, headers)
+
+    def send_text(self, text: str, status: int = 200, content_type: str = "text/plain") -> None:
+        self._send(text.encode(), content_type, status, None)
+
+    def _send(self, payload: bytes, content_type: str, status: int, headers: dict[str, str] | None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        if not self._body_read and self._has_body():
-            self.send_header("Connection", "close")
-            self.close_connection = True
+        self._close_if_body_unread()
         self.end_headers()
         self.wfile.write(payload)
 
-    def send_text(self, text: str, status: int = 200) -> None:
-        payload = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+    def _close_if_body_unread(self) -> None:
+        if not self._body_read and self._has_body():
+            self.send_header("Connection", "close")
+            self.close_connection = True
 
     def _has_body(self) -> bool:
         return (
@@ -135,8 +166,24 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             or "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
         )
 
+    def redirect(self, host: str, port: int) -> None:
+        """307 to `http://host:port` + the same path and query: fe `RestBaseAction.redirectTo` always builds an
+        `http` URI, whatever scheme the request came in on."""
+        if not self._expect_pending:
+            self.drain_body()  # the client sent the body without waiting: read it so it can read the 307
+        self.send_response(307)
+        self.send_header("Location", f"http://{host}:{port}{self.path}")
+        self.send_header("Content-Length", "0")
+        self._close_if_body_unread()
+        self.end_headers()
+
     def read_body(self, limit: int | None = None) -> bytes:
         """The whole request body (Content-Length or chunked); `limit` stops early (cut_mid_body)."""
+        if self._expect_pending:
+            self._expect_pending = False
+            if self.sends_continue:
+                self.send_response_only(100)
+                self.end_headers()
         self._body_read = True
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return self._read_chunked(limit)
@@ -170,6 +217,14 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             if limit is not None and total >= limit:
                 return b"".join(chunks)[:limit]
 
+    def drain_body(self) -> None:
+        """Read a body the client is sending anyway, so it can read the answer (never one it waits to send)."""
+        if self._has_body() and not self._body_read and not self._expect_pending:
+            try:
+                self.read_body()
+            except (ConnectionError, OSError, ValueError):
+                self.close_connection = True
+
     def cut_connection(self, reason: str) -> None:
         """Close the socket with no HTTP answer at all (the client cannot know what happened)."""
         log.info("%s %s %s cut (%s)", self.server.role, self.command, self.path, reason)
@@ -181,40 +236,15 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.connection.close()
 
     def basic_auth(self) -> tuple[str, str] | None:
+        """(user, password) from `Authorization: Basic`, or None when there is none that parses."""
         header = self.headers.get("Authorization") or ""
         if not header.lower().startswith("basic "):
             return None
         try:
-            user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
+            user, sep, password = base64.b64decode(header[6:].strip()).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        return user, password
-
-    def require_auth(self) -> str | None:
-        """The authenticated user, or None after answering 401 (StarRocks: Basic auth on every hop)."""
-        credentials = self.basic_auth()
-        if credentials is not None and self.emulator.engine.authenticate(*credentials):
-            return credentials[0]
-        user = credentials[0] if credentials else ""
-        self.send_json(
-            {
-                "Status": "Fail",
-                "Message": f"Access denied for user '{user}'@'127.0.0.1' (using password: "
-                f"{'YES' if credentials and credentials[1] else 'NO'})",
-                "status": "FAILED",
-                "msg": "Unauthorized",
-            },
-            status=401,
-            headers={"WWW-Authenticate": 'Basic realm="StarRocks"'},
-        )
-        return None
-
-    def drain_body(self) -> None:
-        if self._has_body() and not self._body_read:
-            try:
-                self.read_body()
-            except (ConnectionError, OSError, ValueError):
-                self.close_connection = True
+        return (user, password) if sep else None
 
     # ------------------------------------------------------------------ shared endpoints
     def serve_error_log(self) -> None:
@@ -227,3 +257,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def serve_health(self) -> None:
         self.send_json({"status": "OK", "msg": "To Be Added"})
+
+    def not_found(self) -> None:
+        self.drain_body()
+        self.send_json({"status": "FAILED", "msg": f"Not found: {self.path}"}, status=404)

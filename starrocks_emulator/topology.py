@@ -21,6 +21,7 @@ class Node:
     query_port: int = 0  # FE only: the MySQL-protocol port (9030)
     leader: bool = False  # FE only
     alive: bool = True
+    https_port: int = 0  # BE only, with TLS: an HTTPS listener beside the plain one (cluster.py says why)
 
     @property
     def address(self) -> str:
@@ -44,6 +45,12 @@ class Topology:
     @property
     def alive_backends(self) -> tuple[Node, ...]:
         return tuple(be for be in self.backends if be.alive)
+
+    def backend(self, backend_id: int) -> Node:
+        return next(be for be in self.backends if be.id == backend_id)
+
+    def frontend(self, frontend_id: int) -> Node:
+        return next(fe for fe in self.frontends if fe.id == frontend_id)
 
     def with_backend_alive(self, backend_id: int, alive: bool) -> Topology:
         backends = tuple(replace(be, alive=alive) if be.id == backend_id else be for be in self.backends)

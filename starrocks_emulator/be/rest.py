@@ -1,16 +1,26 @@
-"""The BE HTTP port (StarRocks `be_http_port`, default 8040): performs Stream Loads.
+"""A BE's HTTP port (StarRocks `be_http_port`, default 8040): performs Stream Loads.
 
-`PUT /api/{db}/{table}/_stream_load` with Basic auth: the BE begins the load's transaction under its label
-(a label held by a running or finished job answers `Label Already Exists` + `ExistingJobStatus`; only a
-failed label may be used again), reads the body, converts and filters rows, and commits them as ONE version
-of every tablet, or nothing. The answer carries every field of
+`PUT /api/{db}/{table}/_stream_load` (be/src/http/action/stream_load.cpp): the BE always answers HTTP 200
+with `StreamLoadContext::to_json`. Without a parsable `Authorization` it fails "no valid Basic
+authorization"; it begins the load's transaction on the leader (`loadTxnBegin`: password, INSERT privilege,
+database, table, label format, label not used, see be/transactions.py `load_txn_begin`) and only then
+sends `100 Continue` and reads the body (an early answer goes without it, be/src/http/ev_http_server.cpp),
+converts and filters the rows, and commits them as ONE version of every tablet, or nothing. A label held by a
+running or finished job answers `Label Already Exists` + `ExistingJobStatus`; only a failed label may be
+used again. The answer carries every field of
 https://docs.starrocks.io/docs/sql-reference/sql-statements/loading_unloading/STREAM_LOAD/ ("Return value"):
 TxnId, Label, Status (Success | Publish Timeout | Label Already Exists | Fail), Message, NumberTotalRows,
 NumberLoadedRows, NumberFilteredRows, NumberUnselectedRows, LoadBytes, LoadTimeMs, BeginTxnTimeMs,
 StreamLoadPlanTimeMs, ReadDataTimeMs, WriteDataTimeMs, CommitAndPublishTimeMs and, when rows were filtered,
-ErrorURL. The transaction interface is served here too (transactions_http.py), as is the error log.
-Faults (faults.py) are applied here: http_500, cut_mid_body, slow_be, publish_timeout, commit_then_cut,
+ErrorURL (`http://<be>:<be_http_port>/api/_load_error_log?file=...`, be/src/runtime/fragment_mgr.cpp).
+A `compression` header is honoured from 3.2.7 (version.py); an older BE reads the compressed bytes as the
+body itself, so the load fails as a JSON parse error would (not verified: the exact message).
+The transaction interface is served here too (be/transactions_rest.py), as is the error log.
+Faults of this BE (faults.py): http_500, cut_mid_body, slow_be, publish_timeout, commit_then_cut,
 label_running, too_many_versions.
+TLS (`--tls-cert`): this port stays plain HTTP, because the FE's 307 always names `http://` (fe
+`RestBaseAction.redirectTo`); the cluster adds an HTTPS listener per BE (its `https_port`) for clients that
+send loads to BEs directly over TLS (`load_urls`).
 """
 
 from __future__ import annotations
@@ -24,18 +34,18 @@ from typing import Any
 from starrocks_emulator.be.stream_load import (
     LoadFailure,
     LoadOptions,
-    check_label,
     check_load_target,
     decode_body,
     stage_body,
 )
-from starrocks_emulator.fe.transactions_rest import handle_transaction_op
+from starrocks_emulator.be.transactions import TxnError, load_txn_begin
+from starrocks_emulator.be.transactions_rest import handle_be_transaction_op
 from starrocks_emulator.rest_base import EmulatorHandler
 from starrocks_emulator.storage.catalog import EmulatorError
-from starrocks_emulator.storage.ledger import LabelAlreadyExistsError
+from starrocks_emulator.version import supports
 
 STREAM_LOAD_PATH = re.compile(r"^/api/([^/]+)/([^/]+)/_stream_load$")
-TXN_PATH = re.compile(r"^/api/transaction/(begin|load|prepare|commit|rollback)$")
+TXN_PATH = re.compile(r"^/api/transaction/([^/]+)$")
 PUBLISH_TIMEOUT_MESSAGE = "transaction commit successfully, BUT data will be visible later"
 
 
@@ -89,20 +99,17 @@ class BEHandler(EmulatorHandler):
         if match := STREAM_LOAD_PATH.match(path):
             self.emulator.count("be_stream_load")
             self.stream_load(match.group(1), match.group(2))
-        elif path == "/api/transaction/load":
-            self.emulator.count("be_txn_load")
-            handle_transaction_op(self, "load")
+        elif (match := TXN_PATH.match(path)) and supports("transaction_interface"):
+            handle_be_transaction_op(self, match.group(1))
         else:
-            self.drain_body()
-            self.send_json({"status": "FAILED", "msg": f"Not found: {self.path}"}, status=404)
+            self.not_found()
 
     def do_POST(self) -> None:  # noqa: N802
         path, _ = self.url
-        if match := TXN_PATH.match(path):
-            handle_transaction_op(self, match.group(1))
+        if (match := TXN_PATH.match(path)) and supports("transaction_interface"):
+            handle_be_transaction_op(self, match.group(1))
         else:
-            self.drain_body()
-            self.send_json({"status": "FAILED", "msg": f"Not found: {self.path}"}, status=404)
+            self.not_found()
 
     def do_GET(self) -> None:  # noqa: N802
         path, _ = self.url
@@ -112,7 +119,11 @@ class BEHandler(EmulatorHandler):
         elif path == "/api/health":
             self.serve_health()
         else:
-            self.send_json({"status": "FAILED", "msg": f"Not found: {self.path}"}, status=404)
+            self.not_found()
+
+    def error_url(self, name: str) -> str:
+        """Where this BE serves a load's rejected rows: always its plain `http` port (fragment_mgr.cpp)."""
+        return f"http://{self.node.host}:{self.node.http_port}/api/_load_error_log?file={name}"
 
     # ------------------------------------------------------------------ the Stream Load
     def fail(self, message: str, label: str | None, txn_id: int = -1, **extra: Any) -> None:
@@ -120,34 +131,43 @@ class BEHandler(EmulatorHandler):
         self.send_json({**load_answer(txn_id, label, "Fail", message), **extra})
 
     def stream_load(self, db: str, table: str) -> None:
-        emulator, engine, faults = self.emulator, self.emulator.engine, self.emulator.faults
+        engine, faults = self.emulator.engine, self.emulator.faults
+        backend = self.node.id
         times = LoadTimes()
-        user = self.require_auth()
-        if user is None:
+        label = (self.headers.get("label") or "").strip() or None
+        credentials = self.basic_auth()
+        if credentials is None:
+            self.fail("no valid Basic authorization", label)
             return
-        if faults.take("http_500") is not None:
+        if faults.take("http_500", backend) is not None:
             self.drain_body()
             self.send_text("Internal Server Error", status=500)
             return
         try:
             options = LoadOptions.from_headers(self.headers)
-            check_label(options.label)
-            meta = engine.table(db, table)
-            engine.check_privilege(user, "INSERT", db, table)
-            check_load_target(meta, options)
-        except (LoadFailure, EmulatorError) as exc:
-            self.fail(getattr(exc, "message", str(exc)), self.headers.get("label"))
+        except LoadFailure as exc:
+            self.fail(str(exc), label)
             return
         label = options.label or str(uuid.uuid4())
         try:
-            txn_id, label = engine.begin_load(db, label, table, "STREAM", user)
-        except LabelAlreadyExistsError as exc:
-            self.drain_body()
-            answer = load_answer(-1, label, "Label Already Exists", exc.message, times=times)
-            self.send_json({**answer, "ExistingJobStatus": exc.existing_job_status})
+            txn_id = load_txn_begin(engine, db, table, label, credentials, self.client_ip)
+        except TxnError as exc:
+            if exc.code == "LABEL_ALREADY_EXISTS":
+                self.drain_body()
+                answer = load_answer(-1, label, "Label Already Exists", exc.message, times=times)
+                self.send_json({**answer, "ExistingJobStatus": exc.existing_job_status})
+            else:
+                self.fail(exc.message, label)
             return
         times.mark("begin")
-        if faults.take("cut_mid_body") is not None:
+        try:
+            check_load_target(engine.table(db, table), options)  # the plan (`_process_put`)
+        except (LoadFailure, EmulatorError) as exc:
+            message = getattr(exc, "message", str(exc))
+            engine.abort(txn_id, message)
+            self.fail(message, label, txn_id)
+            return
+        if faults.take("cut_mid_body", backend) is not None:
             try:
                 self.read_body(limit=max(1, int(self.headers.get("Content-Length") or 2) // 2))
             finally:
@@ -161,27 +181,29 @@ class BEHandler(EmulatorHandler):
             self.close_connection = True
             return
         times.mark("read")
-        if faults.take("too_many_versions") is not None:
+        if options.compression and not supports("json_compression"):
+            options.compression = None  # a BE before 3.2.7 does not know the header (see the docstring)
+        if faults.take("too_many_versions", backend) is not None:
             message = engine.too_many_versions_error(db, table).message
             engine.abort(txn_id, message)
             self.send_json(load_answer(txn_id, label, "Fail", message, times=times, load_bytes=len(body)))
             return
-        if (fault := faults.take("label_running")) is not None:
+        if (fault := faults.take("label_running", backend)) is not None:
             self.cut_connection("label_running")
             threading.Thread(
                 target=self._commit_later,
-                args=(fault.seconds or 1.0, txn_id, db, table, options, body),
+                args=(fault.seconds or 1.0, txn_id, label, db, table, options, body),
                 daemon=True,
             ).start()
             return
-        if (fault := faults.take("slow_be")) is not None:
+        if (fault := faults.take("slow_be", backend)) is not None:
             time.sleep(fault.seconds or 1.0)
-        answer = run_load(emulator, txn_id, label, db, table, options, body, times)
+        answer = run_load(self, txn_id, label, db, table, options, body, times)
         if answer["Status"] == "Success":
-            if faults.take("commit_then_cut") is not None:
+            if faults.take("commit_then_cut", backend) is not None:
                 self.cut_connection("commit_then_cut")
                 return
-            if faults.take("publish_timeout") is not None:
+            if faults.take("publish_timeout", backend) is not None:
                 answer.update(Status="Publish Timeout", Message=PUBLISH_TIMEOUT_MESSAGE)
         try:
             self.send_json(answer)
@@ -189,14 +211,14 @@ class BEHandler(EmulatorHandler):
             self.close_connection = True  # the client is gone; the load stays committed, as in StarRocks
 
     def _commit_later(
-        self, delay: float, txn_id: int, db: str, table: str, options: LoadOptions, body: bytes
+        self, delay: float, txn_id: int, label: str, db: str, table: str, options: LoadOptions, body: bytes
     ) -> None:
         time.sleep(delay)
-        run_load(self.emulator, txn_id, options.label, db, table, options, body, LoadTimes())
+        run_load(self, txn_id, label, db, table, options, body, LoadTimes())
 
 
 def run_load(
-    emulator: Any,
+    handler: BEHandler,
     txn_id: int,
     label: str | None,
     db: str,
@@ -206,6 +228,7 @@ def run_load(
     times: LoadTimes,
 ) -> dict[str, Any]:
     """Decode, stage, filter and commit one Stream Load; returns the answer. The label is ABORTED on failure."""
+    emulator = handler.emulator
     engine = emulator.engine
     staged = None
     error_url = None
@@ -222,10 +245,7 @@ def run_load(
                 if staged.filtered_rows:
                     name = f"error_log_{uuid.uuid4().hex}"
                     emulator.error_logs.put(name, staged.error_lines)
-                    error_url = (
-                        f"{emulator.scheme}://{emulator.advertised_host}:{emulator.be_http_port}"
-                        f"/api/_load_error_log?file={name}"
-                    )
+                    error_url = handler.error_url(name)
                 times.mark("written")
                 try:
                     staged.check_filter_ratio(options.max_filter_ratio)

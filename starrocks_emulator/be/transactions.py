@@ -1,30 +1,35 @@
-"""The Stream Load transaction interface: begin, load (many times), prepare, commit, rollback.
+"""The Stream Load transaction interface's state: transactions by label, who holds them, and their rows.
 
-Follows https://docs.starrocks.io/docs/loading/Stream_Load_transaction_interface/ (2.4+):
-- states PREPARE --prepare--> PREPARED --commit--> COMMITTED(VISIBLE); rollback from PREPARE or PREPARED ->
-  ABORTED; the emulator also commits straight from PREPARE (StarRocks commits an unprepared txn too);
-- every `load` call appends rows to the transaction; `commit` publishes them as ONE version;
-- a label already used answers `LABEL_ALREADY_EXISTS` with `ExistingJobStatus` (RUNNING / FINISHED);
-- an error in begin/load/prepare rolls the transaction back;
-- `timeout` (PREPARE -> PREPARED, default 600 s), `idle_transaction_timeout` (no load for that long) and
-  `prepared_timeout` (PREPARED -> COMMITTED, default 86400 s) abort the transaction when they expire;
-- response bodies and messages as on that page ("Transcation Not Exist" and "Transcation State Invalid" are
-  StarRocks' own spelling, "Transaction already commited" too).
-Rows of an open transaction are staged in a DuckDB table of the internal schema, so a PREPARED transaction
-survives an emulator restart (as StarRocks promises) and can be committed afterwards.
+Follows StarRocks' split between BE and FE (be/src/runtime/stream_load/transaction_mgr.cpp,
+be/src/http/action/transaction_stream_load.cpp, fe `TransactionWithoutChannelHandler`):
+- `begin` runs on a BE (the coordinator the leader FE chose). A transaction in PREPARE lives in that BE's
+  stream context: `load`, `prepare`, `commit` and `rollback` of it work there and nowhere else (another BE
+  answers `TXN_NOT_EXISTS`).
+- `prepare` (and `commit` of a PREPARE transaction) end the fragment: only then is the filter ratio checked
+  ("too many filtered rows", be/src/runtime/stream_load/stream_load_executor.cpp) and an empty transaction
+  refused ("... hasn't send any data yet"); the BE then drops its context (`stream_context_mgr()->remove`),
+  so a `load` after `prepare` answers `TXN_NOT_EXISTS "Transaction with label L not exists"`.
+- A PREPARED transaction belongs to the FE: the leader commits (`commitPreparedTransaction`) or aborts it. It
+  survives a restart (rows staged in a DuckDB table of the internal schema); a PREPARE one does not (a BE's
+  context is memory), see storage/ledger.py.
+- Timeouts: `timeout` (PREPARE -> PREPARED, default 600 s) and `idle_transaction_timeout` abort on the BE
+  ("transaction is aborted by timeout N seconds." / "... by idle timeout N seconds.", transaction_mgr.cpp);
+  `prepared_timeout` (default 86400 s, docs Stream_Load_transaction_interface) aborts a PREPARED one.
+Answers are built by be/transactions_rest.py (BE) and fe/transactions_rest.py (FE); this module returns
+`TxnError(status_code, message)` or the transaction.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from starrocks_emulator.be.stream_load import (
     LoadFailure,
     LoadOptions,
-    check_label,
     check_load_target,
     decode_body,
     stage_body,
@@ -33,11 +38,48 @@ from starrocks_emulator.storage.catalog import EmulatorError, TableMeta
 from starrocks_emulator.storage.engine import Engine
 from starrocks_emulator.storage.ledger import SCHEMA, LabelAlreadyExistsError
 from starrocks_emulator.storage.table_models import OP
+from starrocks_emulator.version import supports
 
 DEFAULT_TIMEOUT_S = 600
 DEFAULT_PREPARED_TIMEOUT_S = 86400
-NOT_EXIST = "Transcation Not Exist"
-STATE_INVALID = "Transcation State Invalid"
+
+
+def load_txn_begin(
+    engine: Engine, db: str, table: str, label: str, credentials: tuple[str, str], client_ip: str
+) -> int:
+    """What a BE's begin asks of the leader, fe `FrontendServiceImpl.loadTxnBegin`: password, INSERT on the
+    table (`checkPasswordAndLoadPriv`), database, table, then the label (format, not used); returns the txn id.
+    Its failures are `ANALYSIS_ERROR` (a `UserException`) or `LABEL_ALREADY_EXISTS` with `ExistingJobStatus`."""
+    user, password = credentials
+    if not engine.authenticate(user, password):
+        raise TxnError("ANALYSIS_ERROR", f"Access denied for {user}@{client_ip}")
+    try:
+        engine.check_privilege(user, "INSERT", db, table)
+    except EmulatorError:
+        raise TxnError(
+            "ANALYSIS_ERROR",
+            "Access denied; you need (at least one of) the INSERT privilege(s) for this operation",
+        ) from None
+    if db not in engine.databases():
+        raise TxnError("ANALYSIS_ERROR", f"unknown database, database={db}")
+    if table not in engine.tables(db):
+        raise TxnError("ANALYSIS_ERROR", f'unknown table "{db}.{table}"')
+    try:
+        txn_id, _ = engine.begin_load(db, label, table, "STREAM", user)
+    except LabelAlreadyExistsError as exc:
+        raise TxnError("LABEL_ALREADY_EXISTS", exc.message, exc.existing_job_status) from None
+    except EmulatorError as exc:
+        raise TxnError("ANALYSIS_ERROR", exc.message) from None
+    return txn_id
+
+
+class TxnError(Exception):
+    """An operation refused with a TStatusCode name (`TXN_NOT_EXISTS`, `INTERNAL_ERROR`, ...) and message."""
+
+    def __init__(self, code: str, message: str, existing_job_status: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.existing_job_status = code, message, existing_job_status
+        self.error_url: str | None = None
 
 
 @dataclass
@@ -47,10 +89,12 @@ class Transaction:
     db: str
     table: str
     user: str
+    backend: int | None  # the coordinator BE holding its context while in PREPARE
     timeout: float = DEFAULT_TIMEOUT_S
     idle_timeout: float | None = None
     prepared_timeout: float = DEFAULT_PREPARED_TIMEOUT_S
     state: str = "PREPARE"
+    context_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     begun_at: float = field(default_factory=time.monotonic)
     last_activity: float = field(default_factory=time.monotonic)
     prepared_at: float | None = None
@@ -58,15 +102,22 @@ class Transaction:
     has_op: bool = False
     merge_condition: str | None = None
     partial_update: bool = False
+    max_filter_ratio: float = 0.0
     loads: int = 0
     total_rows: int = 0
     filtered_rows: int = 0
     unselected_rows: int = 0
     load_bytes: int = 0
+    error_lines: list[str] = field(default_factory=list)
+    busy: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def stage_table(self) -> str:
         return f"{SCHEMA}.txn_stage_{self.txn_id}"
+
+    def brief(self) -> str:
+        """StreamLoadContext::brief() (stream_load_context.cpp), as BE messages quote it."""
+        return f"id={self.context_id}, job_id=-1, txn_id: {self.txn_id}, label={self.label}, db={self.db}"
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -78,19 +129,9 @@ class Transaction:
         }
 
 
-def _reply(txn: Transaction | None, label: str | None, status: str, message: str = "", **extra: Any) -> dict:
-    body: dict[str, Any] = {
-        "TxnId": txn.txn_id if txn else -1,
-        "Label": label,
-        "Status": status,
-        "Message": message,
-    }
-    body.update(extra)
-    return body
-
-
 class TransactionManager:
-    """Open transactions by (db, label); thread-safe; DuckDB work under the engine lock."""
+    """Open transactions by (db, label); thread-safe. One operation at a time per transaction (`busy`):
+    a second one meanwhile answers `TXN_IN_PROCESSING` (StreamLoadContext::try_lock)."""
 
     def __init__(self, engine: Engine, spool_dir: str) -> None:
         self.engine = engine
@@ -104,7 +145,7 @@ class TransactionManager:
             if job["state"] != "PREPARED":
                 continue
             txn = Transaction(
-                job["txn_id"], job["label"], job["db"], job["tbl"], job["user_name"], state="PREPARED"
+                job["txn_id"], job["label"], job["db"], job["tbl"], job["user_name"], None, state="PREPARED"
             )
             txn.prepared_at = time.monotonic()
             names, _ = self.engine.query(f"SELECT * FROM {txn.stage_table} LIMIT 0")
@@ -115,99 +156,84 @@ class TransactionManager:
             txn.load_bytes = int(job["load_bytes"] or 0)
             self._txns[(txn.db, txn.label)] = txn
 
-    # ------------------------------------------------------------------ operations
+    # ------------------------------------------------------------------ lookups
+    def held_by(self, backend: int, db: str, label: str) -> Transaction | None:
+        """The transaction in PREPARE whose context `backend` holds (what `stream_context_mgr()->get` finds)."""
+        with self._lock:
+            txn = self._txns.get((db, label))
+        if txn is None or txn.state != "PREPARE" or txn.backend != backend:
+            return None
+        return txn
+
+    def held_label(self, backend: int, label: str) -> Transaction | None:
+        """Same, by label alone: a BE's stream contexts are keyed by label, not by database."""
+        with self._lock:
+            for txn in self._txns.values():
+                if txn.label == label and txn.state == "PREPARE" and txn.backend == backend:
+                    return txn
+        return None
+
+    def coordinator(self, db: str, label: str) -> int | None:
+        with self._lock:
+            txn = self._txns.get((db, label))
+        return txn.backend if txn is not None and txn.state == "PREPARE" else None
+
+    def prepared(self, db: str, label: str) -> Transaction | None:
+        with self._lock:
+            txn = self._txns.get((db, label))
+        return txn if txn is not None and txn.state == "PREPARED" else None
+
+    # ------------------------------------------------------------------ BE operations
     def begin(
-        self,
-        db: str,
-        table: str,
-        label: str | None,
-        user: str,
-        timeout: float | None,
-        idle_timeout: float | None,
-    ) -> dict:
-        started = time.perf_counter()
-        if not label:
-            return _reply(None, label, "FAILED", "No label in request header")
-        try:
-            check_label(label)
-            self.engine.check_privilege(user, "INSERT", db, table)
-            txn_id, _ = self.engine.begin_load(db, label, table, "STREAM", user)
-        except LabelAlreadyExistsError as exc:
-            return {
-                "Status": "LABEL_ALREADY_EXISTS",
-                "ExistingJobStatus": exc.existing_job_status,
-                "Message": f"Label [{label}] has already been used.",
-                "Label": label,
-            }
-        except (EmulatorError, LoadFailure) as exc:
-            return _reply(None, label, "FAILED", getattr(exc, "message", str(exc)))
+        self, backend: int, db: str, table: str, label: str, credentials: tuple[str, str], client_ip: str,
+        timeout: float | None, idle_timeout: float | None,
+    ) -> Transaction:  # fmt: skip
+        txn_id = load_txn_begin(self.engine, db, table, label, credentials, client_ip)
         txn = Transaction(
-            txn_id, label, db, table, user, timeout=timeout or DEFAULT_TIMEOUT_S, idle_timeout=idle_timeout
+            txn_id,
+            label,
+            db,
+            table,
+            credentials[0],
+            backend,
+            timeout or DEFAULT_TIMEOUT_S,
+            idle_timeout or None,
         )
         with self._lock:
             self._txns[(db, label)] = txn
         self.engine.set_job_state(txn_id, "PREPARE")
-        return _reply(txn, label, "OK", "", BeginTxnTimeMs=int((time.perf_counter() - started) * 1000))
+        return txn
 
-    def _open(self, db: str, label: str | None) -> tuple[Transaction | None, dict | None]:
-        txn = self._txns.get((db, label or ""))
-        if txn is None:
-            job = self.engine.job(db, label) if label else None
-            fake = Transaction(job["txn_id"], label or "", db, job["tbl"], "") if job else None
-            return None, _reply(fake, label, "FAILED", NOT_EXIST if job is None else STATE_INVALID)
-        return txn, None
-
-    def load(
-        self, db: str, table: str | None, label: str | None, user: str, headers: Any, body: bytes
-    ) -> dict:
-        started = time.perf_counter()
-        with self._lock:
-            txn, error = self._open(db, label)
-            if txn is None:
-                return error or {}
-            if txn.state != "PREPARE":
-                return _reply(txn, label, "FAILED", STATE_INVALID)
-            if table and table != txn.table:
-                return _reply(
-                    txn, label, "FAILED", f"table {table} is not the table of transaction {txn.txn_id}"
+    def load(self, txn: Transaction, headers: Any, body: bytes) -> None:
+        """Append one body to the transaction; a failing body aborts it (the fragment fails)."""
+        try:
+            options = LoadOptions.from_headers(headers)
+            meta = self.engine.table(txn.db, txn.table)
+            check_load_target(meta, options)
+            if options.compression and not supports("json_compression"):
+                options.compression = (
+                    None  # before 3.2.7 the BE reads the compressed bytes as JSON (version.py)
                 )
-            try:
-                options = LoadOptions.from_headers(headers)
-                meta = self.engine.table(db, txn.table)
-                check_load_target(meta, options)
-                data = decode_body(body, options.compression)
-                received = time.perf_counter()
-                self._append(txn, meta, options, data)
-            except (LoadFailure, EmulatorError) as exc:
-                self._abort(txn, getattr(exc, "message", str(exc)))
-                return _reply(txn, label, "FAILED", getattr(exc, "message", str(exc)))
-            txn.loads += 1
-            txn.last_activity = time.monotonic()
-            elapsed_ms = int((time.perf_counter() - started) * 1000)
-            return _reply(
-                txn,
-                label,
-                "OK",
-                "",
-                Seq=txn.loads - 1,
-                **txn.counts(),
-                LoadTimeMs=elapsed_ms,
-                StreamLoadPutTimeMs=0,
-                ReceivedDataTimeMs=int((received - started) * 1000),
-            )
+            data = decode_body(body, options.compression)
+            self._append(txn, meta, options, data)
+        except (LoadFailure, EmulatorError) as exc:
+            message = getattr(exc, "message", str(exc))
+            self.abort(txn, message)
+            raise TxnError("INTERNAL_ERROR", message) from None
+        txn.loads += 1
+        txn.last_activity = time.monotonic()
 
     def _append(self, txn: Transaction, meta: TableMeta, options: LoadOptions, data: bytes) -> None:
         con = self.engine.con
         with self.engine.lock:
             staged = stage_body(con, meta, options, data, self.spool_dir)
             try:
-                staged.check_filter_ratio(options.max_filter_ratio)
-                has_op = staged.has_op
                 if txn.columns is None:
                     con.execute(f"CREATE TABLE {txn.stage_table} AS SELECT * FROM {staged.relation} LIMIT 0")
-                    txn.columns, txn.has_op = staged.columns, has_op
+                    txn.columns, txn.has_op = staged.columns, staged.has_op
                     txn.merge_condition, txn.partial_update = options.merge_condition, options.partial_update
-                elif staged.columns != txn.columns or has_op != txn.has_op:
+                    txn.max_filter_ratio = options.max_filter_ratio  # the plan is made at the first load
+                elif staged.columns != txn.columns or staged.has_op != txn.has_op:
                     raise LoadFailure("The columns of every load in one transaction must be the same")
                 con.execute(
                     f"INSERT INTO {txn.stage_table} SELECT * REPLACE (__seq + {txn.total_rows} AS __seq) "
@@ -219,17 +245,25 @@ class TransactionManager:
         txn.filtered_rows += staged.filtered_rows
         txn.unselected_rows += staged.unselected_rows
         txn.load_bytes += len(data)
+        txn.error_lines.extend(staged.error_lines[: max(0, 1000 - len(txn.error_lines))])
 
-    def prepare(self, db: str, label: str | None, prepared_timeout: float | None) -> dict:
-        with self._lock:
-            txn, error = self._open(db, label)
-            if txn is None:
-                return error or {}
-            if txn.state == "PREPARED":
-                return _reply(txn, label, "OK", "", **txn.counts())
-            if txn.state != "PREPARE":
-                return _reply(txn, label, "FAILED", STATE_INVALID)
-            txn.state, txn.prepared_at = "PREPARED", time.monotonic()
+    def finish(self, txn: Transaction, prepare: bool, prepared_timeout: float | None) -> None:
+        """`_commit_transaction` on the BE: end the fragment, check it, then prepare or commit."""
+        if txn.loads == 0:
+            self.abort(txn, f"transaction {txn.brief()} hasn't send any data yet")
+            raise TxnError("INTERNAL_ERROR", f"transaction {txn.brief()} hasn't send any data yet")
+        selected = txn.total_rows - txn.unselected_rows
+        if txn.filtered_rows and (selected == 0 or txn.filtered_rows / selected > txn.max_filter_ratio):
+            self.abort(txn, "too many filtered rows")
+            raise TxnError("INTERNAL_ERROR", "too many filtered rows")
+        with self.engine.lock:
+            try:
+                self.engine.ledger.check_versions(txn.db, txn.table, self.engine.tablet_max_versions)
+            except EmulatorError as exc:
+                self.abort(txn, exc.message)
+                raise TxnError("SERVICE_UNAVAILABLE", exc.message) from None
+        if prepare:
+            txn.state, txn.backend, txn.prepared_at = "PREPARED", None, time.monotonic()
             txn.prepared_timeout = prepared_timeout or DEFAULT_PREPARED_TIMEOUT_S
             self.engine.set_job_state(
                 txn.txn_id,
@@ -238,110 +272,64 @@ class TransactionManager:
                 filtered_rows=txn.filtered_rows,
                 load_bytes=txn.load_bytes,
             )
-            return _reply(txn, label, "OK", "", **txn.counts(), WriteDataTimeMs=0, CommitAndPublishTimeMs=0)
+        else:
+            self.commit(txn)
 
-    def commit(self, db: str, label: str | None) -> dict:
-        started = time.perf_counter()
-        with self._lock:
-            txn, error = self._open(db, label)
-            if txn is None:
-                job = self.engine.job(db, label) if label else None
-                if job is not None and job["state"] in ("COMMITTED", "VISIBLE"):
-                    return {
-                        "TxnId": job["txn_id"],
-                        "Label": label,
-                        "Status": "OK",
-                        "Message": "Transaction already commited",
-                    }
-                return error or {}
-            meta = self.engine.table(db, txn.table)
-            try:
-                if txn.columns is None:  # nothing loaded: an empty transaction still publishes
-                    with self.engine.lock:
-                        self.engine.con.execute(f"CREATE TABLE {txn.stage_table} (__seq BIGINT)")
-                    txn.columns = []
-                self.engine.commit_staged(
-                    txn.txn_id,
-                    meta,
-                    txn.stage_table,
-                    txn.columns,
-                    scan_rows=txn.total_rows,
-                    filtered_rows=txn.filtered_rows,
-                    unselected_rows=txn.unselected_rows,
-                    load_bytes=txn.load_bytes,
-                    merge_condition=txn.merge_condition,
-                    partial_update=txn.partial_update,
-                )
-            except EmulatorError as exc:
-                self._abort(txn, exc.message)
-                return _reply(txn, label, "FAILED", exc.message)
-            self._forget(txn)
-            elapsed = int((time.perf_counter() - started) * 1000)
-            return _reply(
-                txn,
-                label,
-                "OK",
-                "",
-                **txn.counts(),
-                LoadTimeMs=elapsed,
-                StreamLoadPutTimeMs=0,
-                ReceivedDataTimeMs=0,
-                WriteDataTimeMs=elapsed,
-                CommitAndPublishTimeMs=elapsed,
+    # ------------------------------------------------------------------ FE operations (and the BE's commit)
+    def commit(self, txn: Transaction) -> None:
+        """Publish the staged rows as ONE version; the label becomes VISIBLE."""
+        meta = self.engine.table(txn.db, txn.table)
+        try:
+            self.engine.commit_staged(
+                txn.txn_id,
+                meta,
+                txn.stage_table,
+                txn.columns or [],
+                scan_rows=txn.total_rows,
+                filtered_rows=txn.filtered_rows,
+                unselected_rows=txn.unselected_rows,
+                load_bytes=txn.load_bytes,
+                merge_condition=txn.merge_condition,
+                partial_update=txn.partial_update,
             )
+        except EmulatorError as exc:
+            self.abort(txn, exc.message)
+            raise TxnError("INTERNAL_ERROR", exc.message) from None
+        txn.state = "VISIBLE"
+        self._forget(txn)
 
-    def rollback(self, db: str, label: str | None) -> dict:
-        with self._lock:
-            txn, error = self._open(db, label)
-            if txn is None:
-                return error or {}
-            self._abort(txn, "transaction rolled back by the client")
-            return _reply(txn, label, "OK", "")
-
-    def fail(self, db: str, label: str | None, reason: str) -> dict:
-        """A load of the transaction failed: the transaction is rolled back (docs: "Precautions")."""
-        with self._lock:
-            txn, error = self._open(db, label)
-            if txn is None:
-                return error or {}
-            self._abort(txn, reason)
-            return _reply(txn, label, "FAILED", reason)
-
-    def table_of(self, db: str, label: str | None) -> str | None:
-        txn = self._txns.get((db, label or ""))
-        return txn.table if txn else None
-
-    # ------------------------------------------------------------------ housekeeping
-    def _abort(self, txn: Transaction, reason: str) -> None:
+    def abort(self, txn: Transaction, reason: str) -> None:
         txn.state = "ABORTED"
         self.engine.abort(txn.txn_id, reason, scan_rows=txn.total_rows, filtered_rows=txn.filtered_rows)
         self._forget(txn)
 
     def _forget(self, txn: Transaction) -> None:
-        self._txns.pop((txn.db, txn.label), None)
+        with self._lock:
+            if self._txns.get((txn.db, txn.label)) is txn:
+                del self._txns[(txn.db, txn.label)]
         with self.engine.lock:
             self.engine.con.execute(f"DROP TABLE IF EXISTS {txn.stage_table}")
 
+    # ------------------------------------------------------------------ housekeeping
     def expire(self) -> list[str]:
         """Abort transactions whose timeout, idle timeout or prepared timeout has passed; returns their labels."""
         now = time.monotonic()
         expired = []
         with self._lock:
-            for txn in list(self._txns.values()):
-                reason = None
-                if txn.state == "PREPARE" and now - txn.begun_at > txn.timeout:
-                    reason = f"timeout by txn manager, timeout {txn.timeout:g} s"
-                elif (
-                    txn.state == "PREPARE" and txn.idle_timeout and now - txn.last_activity > txn.idle_timeout
-                ):
-                    reason = f"idle transaction timeout, idle_transaction_timeout {txn.idle_timeout:g} s"
-                elif (
-                    txn.state == "PREPARED"
-                    and txn.prepared_at
-                    and now - txn.prepared_at > txn.prepared_timeout
-                ):
-                    reason = f"prepared transaction timeout, prepared_timeout {txn.prepared_timeout:g} s"
-                if reason:
-                    self._abort(txn, reason)
-                    expired.append(txn.label)
+            candidates = list(self._txns.values())
+        for txn in candidates:
+            reason = None
+            if txn.state == "PREPARE" and now - txn.begun_at > txn.timeout:
+                reason = f"transaction is aborted by timeout {txn.timeout:g} seconds."
+            elif txn.state == "PREPARE" and txn.idle_timeout and now - txn.last_activity > txn.idle_timeout:
+                reason = f"transaction is aborted by idle timeout {txn.idle_timeout:g} seconds."
+            elif txn.state == "PREPARED" and txn.prepared_at and now - txn.prepared_at > txn.prepared_timeout:
+                reason = f"prepared transaction timeout, prepared_timeout {txn.prepared_timeout:g} s"
+            if reason and txn.busy.acquire(blocking=False):
+                try:
+                    if txn.state in ("PREPARE", "PREPARED"):
+                        self.abort(txn, reason)
+                        expired.append(txn.label)
+                finally:
+                    txn.busy.release()
         return expired

@@ -1,84 +1,191 @@
-"""HTTP side of the Stream Load transaction interface, served on both the FE and the BE port.
+"""The FE side of the Stream Load transaction interface: fe `TransactionLoadAction` and
+`TransactionWithoutChannelHandler` (POST or PUT `/api/transaction/{begin,load,prepare,commit,rollback}`).
 
-Headers as in https://docs.starrocks.io/docs/loading/Stream_Load_transaction_interface/: `label`, `db`,
-`table`, `timeout`, `idle_transaction_timeout` (begin), `prepared_timeout` (prepare), and the Stream Load
-headers on `load`. Faults that hit a Stream Load hit `load` the same way (http_500, cut_mid_body, slow_be,
-too_many_versions); on `commit`, `publish_timeout` commits and answers the documented
-`{"Status": "FAILED", "Message": "publish timeout"}`, and `commit_then_cut` commits and closes the socket.
+After this FE authenticated the request (fe/rest.py):
+1. a follower 307s it to the leader (`redirectToLeader`), credentials must be sent again there;
+2. the leader checks the headers: `db` ("No database selected."), `label` ("Empty label."), the operation
+   ("Unknown transaction operation: X");
+3. `commit` and `rollback` of a transaction the FE owns are answered here: commit of a PREPARED one commits it
+   (`commitPreparedTransaction`), of a COMMITTED/VISIBLE one answers OK "Transaction N has already committed,
+   label is L", of an ABORTED one fails; rollback of a PREPARED one aborts it, of an ABORTED one answers OK
+   "Transaction N has already aborted, label is L", of a committed one fails. A label the FE knows nothing of
+   fails "No transaction found with db[D] and label[L]";
+4. everything else (begin, load, prepare, and commit/rollback of a transaction still in PREPARE) is 307ed to a
+   BE: `begin` to the BE `TransactionLoadCoordinatorMgr.allocate` picks (the one it picked before for this
+   label, else the next live BE), the others to the BE remembered for the label (else the transaction's
+   coordinator; none: "Can't find the transaction with db [D] and label[L]. ...").
+Failures answer HTTP 200 `{"Status": "FAILED", "Message": "class com.starrocks.common.StarRocksException:
+..."}` (older releases name the class `UserException`; not verified per release), a used label
+`{"Status": "LABEL_ALREADY_EXISTS", "ExistingJobStatus": ..., "Message": ...}`.
+Faults on the FE's commit: `publish_timeout` commits and answers "publish timeout: <ms>" (fe
+`GlobalTransactionMgr.commitPreparedTransaction`: `UserException("publish timeout: " + timeoutMillis)`),
+`commit_then_cut` commits and closes the socket.
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from typing import TYPE_CHECKING
 
+from starrocks_emulator.be.transactions import TxnError
+from starrocks_emulator.topology import Node
+
 if TYPE_CHECKING:
-    from starrocks_emulator.rest_base import EmulatorHandler
+    from starrocks_emulator.fe.rest import FEHandler
+
+OPERATIONS = ("begin", "load", "prepare", "commit", "rollback")
+EXCEPTION = "class com.starrocks.common.StarRocksException"
+DEFAULT_COMMIT_TIMEOUT_MS = 20000  # TransactionLoadAction.DEFAULT_TXN_TIMEOUT_MILLIS
 
 
-def _float_header(handler: EmulatorHandler, name: str) -> float | None:
-    value = handler.headers.get(name)
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+class CoordinatorCache:
+    """The leader's label -> coordinator BE map (fe `TransactionLoadCoordinatorMgr`); memory only, as there."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_label: dict[str, int] = {}
+
+    def allocate(self, label: str, choose: object) -> int | None:
+        with self._lock:
+            if label in self._by_label:
+                return self._by_label[label]
+        node = choose()  # type: ignore[operator]
+        if node is None:
+            return None
+        with self._lock:
+            return self._by_label.setdefault(label, node.id)
+
+    def get(self, label: str) -> int | None:
+        with self._lock:
+            return self._by_label.get(label)
+
+    def knows(self, label: str) -> bool:
+        return self.get(label) is not None
 
 
-def handle_transaction_op(handler: EmulatorHandler, op: str) -> None:
+def handle_transaction_op(handler: FEHandler, op: str) -> None:
     emulator = handler.emulator
-    emulator.count(f"txn_{op}")
-    user = handler.require_auth()
-    if user is None:
+    emulator.count(f"txn_{op}" if op in OPERATIONS else "txn_unknown")
+    if handler.authenticate() is None or handler.redirect_to_leader():
         return
-    label = handler.headers.get("label")
-    db = handler.headers.get("db") or ""
-    table = handler.headers.get("table")
-    txns, faults = emulator.txns, emulator.faults
-    if not db:
+    headers = handler.headers
+    db, label = headers.get("db") or "", headers.get("label") or ""
+    try:
+        if op not in OPERATIONS:
+            raise TxnError("FAILED", f"Unknown transaction operation: {op}")
+        if not db.strip():
+            raise TxnError("FAILED", "No database selected.")
+        if not label.strip():
+            raise TxnError("FAILED", "Empty label.")
+        backend = _route(handler, op, db, label)
+    except TxnError as exc:
         handler.drain_body()
-        handler.send_json(
-            {"TxnId": -1, "Label": label, "Status": "FAILED", "Message": "No database selected"}
-        )
+        if exc.code == "LABEL_ALREADY_EXISTS":
+            handler.send_json(
+                {"Status": exc.code, "Message": exc.message, "ExistingJobStatus": exc.existing_job_status}
+            )
+        else:
+            handler.send_json({"Status": "FAILED", "Message": f"{EXCEPTION}: {exc.message}"})
         return
-    if op == "load":
-        if faults.take("http_500") is not None:
-            handler.drain_body()
-            handler.send_text("Internal Server Error", status=500)
-            return
-        if faults.take("cut_mid_body") is not None:
-            handler.read_body(limit=max(1, int(handler.headers.get("Content-Length") or 2) // 2))
-            handler.cut_connection("cut_mid_body")
-            return
-        body = handler.read_body()
-        if (fault := faults.take("slow_be")) is not None:
-            time.sleep(fault.seconds or 1.0)
-        if faults.take("too_many_versions") is not None:
-            target = table or txns.table_of(db, label) or ""
-            message = emulator.engine.too_many_versions_error(db, target).message
-            handler.send_json(txns.fail(db, label, message))
-            return
-        handler.send_json(txns.load(db, table, label, user, handler.headers, body))
-        return
-    handler.drain_body()
+    if backend is not None:
+        handler.redirect(backend.host, backend.http_port)
+
+
+def _route(handler: FEHandler, op: str, db: str, label: str) -> Node | None:
+    """None when the FE answered itself; else the BE to redirect to."""
+    emulator = handler.emulator
+    engine, coordinators, txns = emulator.engine, emulator.coordinators, emulator.txns
+    if op not in ("begin", "load") and not coordinators.knows(label) and engine.job(db, label) is None:
+        if db not in engine.databases():
+            raise TxnError("FAILED", f"Database[{db}] does not exist.")
+        raise TxnError("FAILED", f"No transaction found with db[{db}] and label[{label}]")
+    if db not in engine.databases():
+        raise TxnError("FAILED", f"Database[{db}] does not exist.")
+    if op == "commit" and _commit_on_fe(handler, db, label):
+        return None
+    if op == "rollback" and _rollback_on_fe(handler, db, label):
+        return None
     if op == "begin":
-        result = txns.begin(
-            db,
-            table or "",
-            label,
-            user,
-            _float_header(handler, "timeout"),
-            _float_header(handler, "idle_transaction_timeout"),
-        )
-    elif op == "prepare":
-        result = txns.prepare(db, label, _float_header(handler, "prepared_timeout"))
-    elif op == "rollback":
-        result = txns.rollback(db, label)
+        backend_id = coordinators.allocate(label, emulator.choose_backend)
+        if backend_id is None:
+            raise TxnError("FAILED", "No backend alive.")
     else:
-        result = txns.commit(db, label)
-        if result.get("Status") == "OK" and result.get("Message") == "":
-            if faults.take("commit_then_cut") is not None:
-                handler.cut_connection("commit_then_cut")
-                return
-            if faults.take("publish_timeout") is not None:
-                result = {**result, "Status": "FAILED", "Message": "publish timeout"}
-    handler.send_json(result)
+        backend_id = coordinators.get(label) or txns.coordinator(db, label)
+        if backend_id is None and engine.job(db, label) is not None:
+            backend_id = emulator.topology.backends[0].id  # its coordinator is gone: the BE will not know it
+        if backend_id is None:
+            raise TxnError(
+                "FAILED",
+                f"Can't find the transaction with db [{db}] and label[{label}]. The possible reasons: "
+                "1. FE leader is started or switched; 2. The transaction timeouts and is cleaned.",
+            )
+    return emulator.topology.backend(backend_id)
+
+
+def _commit_on_fe(handler: FEHandler, db: str, label: str) -> bool:
+    """`handleCommitTransaction`: True when answered here; False for a transaction still in PREPARE."""
+    emulator = handler.emulator
+    job = emulator.engine.job(db, label)
+    state, txn_id = (job["state"], job["txn_id"]) if job else ("UNKNOWN", -1)
+    if state in ("COMMITTED", "VISIBLE"):
+        handler.send_json(
+            {
+                "Status": "OK",
+                "Message": f"Transaction {txn_id} has already committed, label is {label}",
+                "TxnId": txn_id,
+                "Label": label,
+            }
+        )
+        return True
+    if state == "ABORTED":
+        raise TxnError("FAILED", f"Can not commit ABORTED transaction {txn_id}, label is {label}")
+    txn = emulator.txns.prepared(db, label)
+    if state != "PREPARED" or txn is None:
+        return False
+    if not txn.busy.acquire(blocking=False):
+        raise TxnError("FAILED", "Transaction is in processing")
+    try:
+        emulator.txns.commit(txn)
+    finally:
+        txn.busy.release()
+    faults = emulator.faults
+    if faults.take("commit_then_cut") is not None:
+        handler.cut_connection("commit_then_cut")
+        return True
+    if faults.take("publish_timeout") is not None:
+        timeout_ms = _timeout_ms(handler)
+        raise TxnError("FAILED", f"publish timeout: {timeout_ms}")
+    handler.send_json({"Status": "OK", "Message": "", "TxnId": txn_id, "Label": label})
+    return True
+
+
+def _rollback_on_fe(handler: FEHandler, db: str, label: str) -> bool:
+    """`handleRollbackTransaction`: True when answered here; False for a transaction still in PREPARE."""
+    emulator = handler.emulator
+    job = emulator.engine.job(db, label)
+    state, txn_id = (job["state"], job["txn_id"]) if job else ("UNKNOWN", -1)
+    if state == "ABORTED":
+        handler.send_json(
+            {
+                "Status": "OK",
+                "Message": f"Transaction {txn_id} has already aborted, label is {label}",
+                "TxnId": txn_id,
+                "Label": label,
+            }
+        )
+        return True
+    if state in ("COMMITTED", "VISIBLE"):
+        raise TxnError("FAILED", f"Can not abort {state} transaction {txn_id}, label is {label}")
+    txn = emulator.txns.prepared(db, label)
+    if state != "PREPARED" or txn is None:
+        return False
+    emulator.txns.abort(txn, "User Aborted")
+    handler.send_json({"Status": "OK", "Message": "", "TxnId": txn_id, "Label": label})
+    return True
+
+
+def _timeout_ms(handler: FEHandler) -> int:
+    try:
+        return int(handler.headers.get("timeout") or 0) * 1000 or DEFAULT_COMMIT_TIMEOUT_MS
+    except ValueError:
+        return DEFAULT_COMMIT_TIMEOUT_MS

@@ -38,6 +38,7 @@ from starrocks_emulator.storage.ledger import (
     Ledger,
     information_schema_loads,
     now,
+    too_many_versions_message,
 )
 from starrocks_emulator.storage.privileges_store import PrivilegeStore
 from starrocks_emulator.storage.schema_change import SchemaChanges, column_ddl, qualified
@@ -366,8 +367,7 @@ class Engine(SchemaChanges):
         tablet_id = tablets[0][0] if tablets else 10001
         count = max([t[2] for t in tablets] + [self.tablet_max_versions + 1])
         return EmulatorError(
-            1064,
-            f"Too many versions. tablet_id: {tablet_id}, version_count: {count}, limit: {self.tablet_max_versions}",
+            1064, too_many_versions_message(table, tablet_id, count, self.tablet_max_versions)
         )
 
     def compact(self) -> int:

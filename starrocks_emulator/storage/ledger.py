@@ -3,7 +3,7 @@
 StarRocks gives every committed load (Stream Load, transaction commit, INSERT) a transaction id and a label that
 is unique per database; only a label whose job failed (ABORTED/CANCELLED) may be used again. Every committed
 write adds one version to each tablet of the table, and `tablet_max_versions` (default 1000) bounds how many
-unmerged versions a tablet may hold before loads fail with "Too many versions". Load jobs are listed in
+unmerged versions a tablet may hold before loads fail with "too many versions". Load jobs are listed in
 `information_schema.loads`. The ledger keeps all of that in tables of `_emulator`, so it persists in the same
 DuckDB file as the data and survives a restart. Callers hold the engine lock.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import duckdb
 
 from starrocks_emulator.storage.catalog import EmulatorError
+from starrocks_emulator.version import current
 
 SCHEMA = "_emulator"
 # Job states as information_schema.loads / SHOW LOAD name them; txn states as get_load_state names them.
@@ -31,6 +33,9 @@ FINISHED_STATES = ("COMMITTED", "VISIBLE")
 FAILED_STATE = "ABORTED"
 FIRST_TXN_ID = 1000
 FIRST_TABLET_ID = 10001
+# fe `FeNameFormat.LABEL_REGEX`, checked by `DatabaseTransactionMgr.beginTransaction`; Java's \w is ASCII.
+LABEL_REGEX = r"^[-\w]{1,128}$"
+_LABEL = re.compile(LABEL_REGEX, re.ASCII)
 
 _DDL = f"""
 CREATE SCHEMA IF NOT EXISTS {SCHEMA};
@@ -97,9 +102,14 @@ class Ledger:
         return dict(zip(_LOAD_COLUMNS, rows[0], strict=True)) if rows else None
 
     def begin(self, db: str, label: str | None, table: str, load_type: str, user: str) -> tuple[int, str]:
-        """Register a new job in PREPARE; raises LabelAlreadyExistsError when a live job holds the label."""
+        """Register a new job in PREPARE; raises LabelAlreadyExistsError when a live job holds the label.
+
+        As `DatabaseTransactionMgr.beginTransaction`: `FeNameFormat.checkLabel(label)` first, then every txn of
+        the label that is not ABORTED blocks it (`LabelAlreadyUsedException`), so only a failed label is reused.
+        """
         if label is None:
             label = f"{load_type.lower()}_{uuid.uuid4().hex}"
+        check_label(label)
         existing = self.find_label(db, label)
         if existing is not None and existing["state"] != FAILED_STATE:
             raise LabelAlreadyExistsError(label, existing)
@@ -153,22 +163,15 @@ class Ledger:
         ).fetchall()
 
     def check_versions(self, db: str, table: str, limit: int) -> None:
-        """StarRocks refuses a write to a tablet holding more than `tablet_max_versions` versions.
-
-        be/src/storage/delta_writer.cpp: `if (_tablet->version_count() > config::tablet_max_versions)` ->
-        "Too many versions. tablet_id: {}, version_count: {}, limit: {}" (ServiceUnavailable). Newer BEs word
-        it "Failed to load data into tablet {}, because of too many versions, current/limit: {}/{}."; the
-        emulator answers the first form, which the connector's error classifier must also recognise.
-        """
+        """StarRocks refuses a write to a tablet holding more than `tablet_max_versions` versions (checked as
+        `version_count > limit`), or, shared-data, to a partition whose compaction score is too large."""
         row = self.con.execute(
             f"SELECT tablet_id, version_count FROM {SCHEMA}.tablets WHERE db = ? AND tbl = ? "
             "ORDER BY version_count DESC, tablet_id LIMIT 1",
             [db, table],
         ).fetchone()
         if row is not None and row[1] > limit:
-            raise EmulatorError(
-                1064, f"Too many versions. tablet_id: {row[0]}, version_count: {row[1]}, limit: {limit}"
-            )
+            raise EmulatorError(1064, too_many_versions_message(table, row[0], row[1], limit))
 
     def publish_version(self, db: str, table: str, load_bytes: int, counts_as_load: bool) -> None:
         """One new version on every tablet of the table (StarRocks publishes a txn to all touched tablets)."""
@@ -276,11 +279,42 @@ def information_schema_loads(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
+def check_label(label: str) -> None:
+    """fe `FeNameFormat.checkLabel`: "Label format error. regex: ^[-\\w]{1,128}$, label: L"."""
+    if not _LABEL.match(label):
+        raise EmulatorError(1064, f"Label format error. regex: {LABEL_REGEX}, label: {label}")
+
+
+def too_many_versions_message(table: str, tablet_id: int, count: int, limit: int) -> str:
+    """What a load past the limit fails with, in today's words.
+
+    Shared-nothing, be/src/storage/delta_writer.cpp (`Status::ServiceUnavailable`): "Failed to load data into
+    tablet {}, because of too many versions, current/limit: {}/{}. You can reduce ..." (releases before 2.5
+    said "Too many versions. tablet_id: ..."). Shared-data, the FE's commit check: "Failed to load data into
+    partition {}, because of too large compaction score, current/limit: {}/{}. You can reduce the loading job
+    concurrency, or increase compaction concurrency" (docs compaction page). The emulator has one partition
+    per table, named after it, and takes a tablet's version count as its compaction score (not verified).
+    """
+    if current().shared_data:
+        return (
+            f"Failed to load data into partition {table}, because of too large compaction score, "
+            f"current/limit: {count}/{limit}. You can reduce the loading job concurrency, or increase "
+            "compaction concurrency"
+        )
+    return (
+        f"Failed to load data into tablet {tablet_id}, because of too many versions, current/limit: "
+        f"{count}/{limit}. You can reduce the loading job concurrency, or increase loading data batch size. "
+        "If you are loading data with Routine Load, you can increase FE configs "
+        "routine_load_task_consume_second and max_routine_load_batch_size,"
+    )
+
+
 class LabelAlreadyExistsError(EmulatorError):
-    """A live job already holds the label: StarRocks answers `Label Already Exists` + `ExistingJobStatus`."""
+    """A live job already holds the label: StarRocks answers `Label Already Exists` + `ExistingJobStatus`,
+    with fe `LabelAlreadyUsedException`'s words "Label [L] has already been used." (not Doris' "relate to")."""
 
     def __init__(self, label: str, existing: dict[str, Any]) -> None:
-        super().__init__(5025, f"Label [{label}] has already been used, relate to txn [{existing['txn_id']}]")
+        super().__init__(5025, f"Label [{label}] has already been used.")
         self.label = label
         self.existing = existing
 
