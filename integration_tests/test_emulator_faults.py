@@ -13,9 +13,9 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-import pymysql
 import pytest
 
+from integration_tests.emulator_setup import table_client
 from starrocks_emulator.http_client import Answer, StreamLoadClient
 from starrocks_emulator.process import EmulatorProcess
 
@@ -24,15 +24,7 @@ pytestmark = pytest.mark.emulator_only
 
 
 def client_for(emu: EmulatorProcess) -> StreamLoadClient:
-    with pymysql.connect(
-        host=emu.host, port=emu.query_port, user="root", password="", autocommit=True
-    ) as conn:
-        with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE d")
-            cur.execute(
-                "CREATE TABLE d.t (id BIGINT NOT NULL) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 2"
-            )
-    return StreamLoadClient(emu.host, emu.http_port, "root", "")
+    return table_client(emu)
 
 
 def load(client: StreamLoadClient, label: str, body: bytes = b'{"id":1}', timeout: float = 30) -> Answer:

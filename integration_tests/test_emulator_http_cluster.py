@@ -17,21 +17,17 @@ import pymysql
 import pytest
 import requests
 
+from integration_tests.emulator_setup import DEFAULT_TABLE, created_database
 from starrocks_emulator.cluster import EmulatorServer
 from starrocks_emulator.storage.engine import Engine
 
-TABLE = "CREATE TABLE `{db}`.`t` (id BIGINT NOT NULL) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 2"
 JSON = {"format": "json"}
 
 
 @pytest.fixture
 def db(starrocks: Any, fresh_database: str) -> Iterator[str]:
-    with starrocks.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{fresh_database}`")
-        cur.execute(TABLE.format(db=fresh_database))
-    yield fresh_database
-    with starrocks.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{fresh_database}`")
+    with created_database(starrocks, fresh_database, DEFAULT_TABLE) as name:
+        yield name
 
 
 def label() -> str:

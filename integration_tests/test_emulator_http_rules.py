@@ -21,22 +21,18 @@ import pymysql
 import pytest
 import requests
 
+from integration_tests.emulator_setup import DEFAULT_TABLE, created_database, table_client
 from starrocks_emulator.http_client import StreamLoadClient
 from starrocks_emulator.process import EmulatorProcess
 
-TABLE = "CREATE TABLE `{db}`.`t` (id BIGINT NOT NULL) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1"
 JSON = {"format": "json"}
 LABEL_REGEX = r"^[-\w]{1,128}$"
 
 
 @pytest.fixture
 def db(starrocks: Any, fresh_database: str) -> Iterator[str]:
-    with starrocks.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{fresh_database}`")
-        cur.execute(TABLE.format(db=fresh_database))
-    yield fresh_database
-    with starrocks.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{fresh_database}`")
+    with created_database(starrocks, fresh_database, DEFAULT_TABLE) as name:
+        yield name
 
 
 def load(client: StreamLoadClient, db: str, label: str, body: bytes = b'{"id":1}', **headers: str) -> dict:
@@ -99,16 +95,6 @@ def test_a_header_block_under_32_kib_is_accepted(starrocks, db):
 # ---- versions and run modes (emulator only) ----------------------------------------------------------------
 
 
-def table_on(emu: EmulatorProcess) -> StreamLoadClient:
-    with pymysql.connect(
-        host=emu.host, port=emu.query_port, user="root", password="", autocommit=True
-    ) as conn:
-        with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE d")
-            cur.execute(TABLE.format(db="d"))
-    return StreamLoadClient(emu.host, emu.http_port, "root", "")
-
-
 def sql(emu: EmulatorProcess, statement: str) -> list:
     with pymysql.connect(host=emu.host, port=emu.query_port, user="root", password="") as conn:
         with conn.cursor() as cur:
@@ -135,7 +121,7 @@ def test_the_default_version_is_a_current_3x(starrocks):
 @pytest.mark.parametrize(("version", "status"), [("3.2.6", "Fail"), ("3.2.7", "Success")])
 def test_compressed_json_loads_only_from_3_2_7(version, status):
     with EmulatorProcess(starrocks_version=version) as emu:
-        client = table_on(emu)
+        client = table_client(emu)
         body = gzip.compress(b'{"id":1}\n{"id":2}')
         answer = load(client, "d", f"z{uuid.uuid4().hex}", body, compression="gzip")
         assert answer["Status"] == status, answer
@@ -146,7 +132,7 @@ def test_compressed_json_loads_only_from_3_2_7(version, status):
 @pytest.mark.emulator_only
 def test_the_transaction_interface_is_not_there_before_2_4():
     with EmulatorProcess(starrocks_version="2.3.9") as emu:
-        client = table_on(emu)
+        client = table_client(emu)
         assert client.transaction("begin", "d", "l1", "t").status_code == 404
         assert load(client, "d", "plain")["Status"] == "Success"  # Stream Load itself is there
 
@@ -154,7 +140,7 @@ def test_the_transaction_interface_is_not_there_before_2_4():
 @pytest.mark.emulator_only
 def test_shared_data_loads_fail_with_too_large_compaction_score():
     with EmulatorProcess(run_mode="shared_data", tablet_max_versions=2) as emu:
-        client = table_on(emu)
+        client = table_client(emu)
         answers = [load(client, "d", f"s{i}") for i in range(3)]
         assert [a["Status"] for a in answers] == ["Success", "Success", "Fail"]
         assert answers[2]["Message"].startswith(

@@ -15,32 +15,21 @@ import sys
 import time
 import uuid
 
-import pymysql
 import pytest
 import requests
 
+from integration_tests.emulator_setup import table_client
 from starrocks_emulator.http_client import StreamLoadClient
 from starrocks_emulator.process import PROJECT_ROOT, EmulatorProcess
 
 pytestmark = pytest.mark.emulator_only
 
-TABLE = "CREATE TABLE `d`.`t` (id BIGINT NOT NULL, v VARCHAR(20)) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 4"
+TABLE = "CREATE TABLE `{db}`.`t` (id BIGINT NOT NULL, v VARCHAR(20)) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 4"
 JSON = {"format": "json"}
 
 
 def setup_table(emu: EmulatorProcess) -> StreamLoadClient:
-    with pymysql.connect(
-        host=emu.host,
-        port=emu.query_port,
-        user="root",
-        password=emu.root_password,
-        autocommit=True,
-        ssl={"check_hostname": False} if emu.tls_cert else None,
-    ) as conn:
-        with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE d")
-            cur.execute(TABLE)
-    return StreamLoadClient(emu.host, emu.http_port, "root", emu.root_password, emu.scheme)
+    return table_client(emu, TABLE)
 
 
 def load(client: StreamLoadClient, body: bytes = b'{"id":1}', label: str | None = None) -> dict:
