@@ -9,8 +9,10 @@ Routing (fe `TransactionLoadAction`, `TransactionWithoutChannelHandler`): a foll
 the leader; the leader redirects begin, load and prepare to the transaction's coordinator BE (chosen at
 begin, remembered by label) and answers commit and rollback itself. The shared transport follows all of it
 with the credentials on every hop. A transaction stays on the endpoint it began on: with an FE that is the
-cluster's routing; with a BE `load_urls` entry the BE serves every op itself, so no op needs a BE the
-connector cannot reach, and an HTTPS BE entry keeps the whole transaction encrypted.
+cluster's routing; with a BE `load_urls` entry that BE serves begin, load and prepare itself, so the data
+never needs a BE the connector cannot reach, and an HTTPS BE entry keeps the data encrypted. Once prepared, a
+transaction belongs to the FE (the BE drops its context at prepare: be `transaction_mgr.cpp` answers
+"transaction with label L not exists"), so commit, and rollback of a prepared one, go to the FE.
 
 Answers are read as the Flink connector's SDK reads them: `Status` is `OK` or a TStatusCode name (be
 `StreamLoadContext::to_resp_json`) or the FE's `FAILED`; a commit that answers anything but OK is checked
@@ -65,6 +67,7 @@ class TransactionLoader:
     def __init__(self, loader: StreamLoader) -> None:
         self._loader = loader
         self._open: dict[str, Endpoint] = {}  # label -> the endpoint it began on, until committed/rolled back
+        self._prepared: set[str] = set()  # labels whose transaction the FE now holds
 
     def send(self, request: LoadRequest, commit: bool) -> LoadResult | None:
         """Send one chunk (if it has rows) into the request's transaction; commit it when asked.
@@ -104,6 +107,7 @@ class TransactionLoader:
         except BaseException:
             self._rollback(request)
             raise
+        self._prepared.discard(label)
         endpoint = self._open.pop(label, self._loader.endpoint)
         return LoadResult(label, status, request.rows, attempts, time.monotonic() - started, str(endpoint))
 
@@ -143,11 +147,14 @@ class TransactionLoader:
         except TransientError:
             status, message, result = "", "", {}
         if status == OK:
+            self._prepared.add(request.label)
             return
         self._rejected(request, message, result)
         # Flink's SDK: a prepare that answers otherwise (or whose answer was lost) may still have prepared.
         state = self._state(request)
-        if state != PREPARED:
+        if state == PREPARED:
+            self._prepared.add(request.label)
+        else:
             failure = (
                 _SlowDown if is_slow_down(message) and state in ("ABORTED", "UNKNOWN") else TransientError
             )
@@ -214,6 +221,7 @@ class TransactionLoader:
             logger.warning("Rollback of transaction %s failed (it will time out): %s", request.label, exc)
         finally:
             self._open.pop(request.label, None)
+            self._prepared.discard(request.label)
 
     # ---- plumbing --------------------------------------------------------------------------------------
 
@@ -245,7 +253,10 @@ class TransactionLoader:
     def _send(
         self, op: str, request: LoadRequest, headers: dict[str, str], body: bytes, timeout: float
     ) -> HttpAnswer:
-        endpoint = self._open.get(request.label, self._loader.endpoint)
+        if op in ("commit", "rollback") and request.label in self._prepared:
+            endpoint = self._loader.fe_endpoint
+        else:
+            endpoint = self._open.get(request.label, self._loader.endpoint)
         method = "PUT" if op == "load" else "POST"
         try:
             answer = self._loader.transport.request(

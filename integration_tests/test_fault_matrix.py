@@ -144,11 +144,30 @@ def test_label_already_exists_while_running_waits_for_finished(emulator, fresh_d
     assert_complete(run, emulator, fresh_database)
 
 
-def test_too_many_versions_for_a_while_backs_off_until_compaction_catches_up(emulator, fresh_database):
-    emulator.set_fault("too_many_versions", seconds=3)
-    run = sync(emulator, fresh_database)
+@pytest.mark.parametrize(
+    ("run_mode", "wording"),
+    [("shared_nothing", "because of too many versions"), ("shared_data", "too large compaction score")],
+)
+def test_version_pressure_waits_for_compaction_without_using_up_the_retries(
+    run_mode, wording, fresh_database
+):
+    # StarRocks refuses loads for 4 s (be `delta_writer.cpp`'s wording, or shared-data's commit check); the
+    # compaction wait (2 s, then 4 s) outlasts it, and with max_retries 1 a retry budget would be spent.
+    with EmulatorProcess(run_mode=run_mode) as emulator:
+        emulator.set_fault("too_many_versions", seconds=4)
+        run = sync(emulator, fresh_database, max_retries=1)
+        assert_complete(run, emulator, fresh_database)
+    waits = [line for line in run.logs if wording in line and "waiting" in line and "compaction" in line]
+    assert waits, run.logs[-5:]
+
+
+def test_a_transaction_aborted_for_version_pressure_is_sent_again_after_the_wait(emulator, fresh_database):
+    # The BE aborts the transaction at prepare (SERVICE_UNAVAILABLE); each batch here is one whole
+    # transaction, so its ABORTED label is loaded again once compaction had time.
+    emulator.set_fault("too_many_versions", count=2)
+    run = sync(emulator, fresh_database, transaction_stream_load="always", max_retries=0)
     assert_complete(run, emulator, fresh_database)
-    assert any("Too many versions" in line for line in run.logs + [run.stderr]), run.logs[-5:]
+    assert any("waiting" in line and "compaction" in line for line in run.logs), run.logs[-5:]
 
 
 def test_be_down_mid_sync_then_back_is_ridden_out(emulator, fresh_database):

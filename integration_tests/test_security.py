@@ -2,7 +2,8 @@
 missing privileges named.
 
 - The password sweep runs every path we can provoke (success, HTTP errors, retries exhausted, redirects to a
-  dead BE, wrong password, unreachable host, invalid config, bad input, a user without INSERT) with a
+  dead BE, wrong password, unreachable host, invalid config, bad input, a user without INSERT, the
+  transaction interface and get_load_state through a follower FE) with a
   distinctive password holding JSON-escaped characters, and searches stdout, stderr and every decoded message
   string for it, for its JSON-escaped form and for the Basic-auth token that carries it.
 - Hostile stream, namespace and field names (backticks, quotes, semicolons, comment markers, unicode, 300
@@ -10,6 +11,8 @@ missing privileges named.
 - `ssl: true` against the emulator serving TLS with a `trustme` certificate: check and write succeed with
   the right CA (so Stream Load speaks HTTPS and the query port TLS, as the emulator serves nothing else);
   a wrong CA, a certificate for another host name, and a server without TLS all fail check, clearly.
+  StarRocks' FE redirects Stream Loads to plain-http BEs even over TLS: the connector follows, and says so in
+  one WARN line per sync; with HTTPS BE `load_urls` nothing goes in clear text and nothing is warned about.
 - `check` with a user lacking a privilege names that privilege.
 """
 
@@ -46,8 +49,8 @@ pytestmark = pytest.mark.timeout(240)
 
 @pytest.fixture(scope="module")
 def guarded() -> Iterator[EmulatorProcess]:
-    """An emulator whose root has the distinctive password."""
-    with EmulatorProcess(root_password=PASSWORD) as emulator:
+    """A cluster (a leader and a follower FE, two BEs) whose root has the distinctive password."""
+    with EmulatorProcess(root_password=PASSWORD, frontends=2, backends=2) as emulator:
         yield emulator
 
 
@@ -130,6 +133,17 @@ def test_the_password_never_appears_in_any_output_on_any_path(guarded, tmp_path)
     guarded.set_fault("commit_then_cut", count=1)
     assert write("answer lost after commit", good).returncode == 0
     guarded.clear_faults()
+
+    follower = {**good, "http_port": guarded.follower.http_port, "query_port": guarded.follower.query_port}
+    in_transactions = {**follower, "transaction_stream_load": "always"}
+    assert write("transactions through a follower", in_transactions).returncode == 0
+    guarded.set_fault("commit_then_cut", count=1)
+    assert write("transaction commit answer lost, via the follower", in_transactions).returncode == 0
+    guarded.set_fault("label_running", count=1, seconds=2)
+    assert write("get_load_state through a follower", follower).returncode == 0
+    guarded.clear_faults()
+    wrong_on_follower = {**in_transactions, "password": OTHER_PASSWORD}
+    assert write("wrong password via the follower", wrong_on_follower, secret=OTHER_PASSWORD).returncode != 0
 
     guarded.set_fault("fe_redirect_dead_be")
     assert write("FE redirects to a dead BE", good).returncode != 0
@@ -269,6 +283,50 @@ def test_ssl_with_the_right_ca_checks_and_loads_over_https_and_tls(tls):
     assert [state_value(s) for s in run.states] == [50]
     assert emulator.stats()["tables"][f"{database}.t"]["rows"] == 50
     assert not leaks(run, PASSWORD)
+
+
+def plain_http_warnings(run: ConnectorRun) -> list[str]:
+    return [
+        m["log"]["message"]
+        for m in run.of_type("LOG")
+        if m["log"]["level"] == "WARN" and "unencrypted" in m["log"]["message"]
+    ]
+
+
+def test_ssl_warns_once_per_sync_when_starrocks_redirects_the_credentials_to_a_plain_http_be(tls):
+    # fe `RestBaseAction.redirectTo` always names http://<be>: the load works, and the log says what travelled
+    # in clear text and how to avoid it.
+    emulator, ca_pem = tls
+    database = f"tls_{uuid.uuid4().hex[:8]}"
+    lines = []
+    for i in range(60):
+        lines.append(record("t", {"id": i, "name": "secure"}))
+        if i % 20 == 19:
+            lines.append(stream_state("t", i))
+    config = tls_config(emulator, ca_pem, database=database, batch_size=20)
+    run = run_connector("write", config, catalog(stream("t")), lines)
+    assert run.returncode == 0, run.stderr[-3000:] + str(run.errors)
+    assert emulator.stats()["tables"][f"{database}.t"]["loads"] == 3  # three loads, three plain-http hops
+    (warning,) = plain_http_warnings(run)
+    be = emulator.backends[0]
+    assert f"http://{be.host}:{be.http_port}" in warning, warning
+    assert "load_urls" in warning and "https://" in warning, warning
+    assert not leaks(run, PASSWORD)
+
+
+def test_ssl_with_https_be_load_urls_sends_nothing_in_clear_text_and_warns_nothing(tls):
+    emulator, ca_pem = tls
+    database = f"tls_{uuid.uuid4().hex[:8]}"
+    be = emulator.backends[0]
+    assert be.https_port, "the TLS emulator serves each BE over HTTPS too"
+    config = tls_config(emulator, ca_pem, database=database, load_urls=[f"https://{be.host}:{be.https_port}"])
+    for mode in ("never", "always"):
+        lines = [record("t", {"id": i, "name": mode}) for i in range(10)] + [stream_state("t", mode)]
+        run = run_connector("write", {**config, "transaction_stream_load": mode}, catalog(stream("t")), lines)
+        assert run.returncode == 0, run.stderr[-3000:] + str(run.errors)
+        assert [state_value(s) for s in run.states] == [mode]
+        assert plain_http_warnings(run) == [], mode
+    assert emulator.stats()["tables"][f"{database}.t"]["rows"] == 20
 
 
 def test_ssl_with_a_wrong_ca_fails_check_clearly(tls):
