@@ -205,7 +205,9 @@ class HttpTransport:
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
             for name, value in headers.items():
-                conn.putheader(name, value)
+                # Non-ASCII values (a table name in the transaction headers) go as UTF-8, as curl sends them;
+                # http.client would otherwise try latin-1 and fail.
+                conn.putheader(name, value if value.isascii() else value.encode("utf-8"))
             if body or method in ("PUT", "POST"):
                 conn.putheader("Content-Length", str(len(body)))
             if body:

@@ -93,6 +93,15 @@ def test_a_transaction_keeps_its_data_on_the_be_load_url_and_commits_at_the_fe(c
     assert hops(cluster.leader) == [("POST", "/api/transaction/commit", True)]
 
 
+def test_non_ascii_header_values_travel_as_utf8(cluster):
+    transactions = TransactionLoader(loader_for(cluster.follower.port))
+    unicode_table = LoadRequest("db", "名前_ñame", "txn-utf8", b'[{"id":1}]', 1)
+    result = transactions.send(unicode_table, commit=True)
+    assert result is not None and result.status == "Success"
+    begin = next(s for s in cluster.be.seen if s.path.endswith("/begin"))
+    assert begin.headers["table"].encode("latin-1").decode("utf-8") == "名前_ñame"
+
+
 def test_the_error_log_is_read_without_credentials(cluster):
     loader = loader_for(cluster.follower.port)
     text = loader.error_log(f"http://{cluster.be.address}/api/_load_error_log?file=error_log_1")
