@@ -96,8 +96,9 @@ class StarRocksConfig(BaseModel):
     load_urls: list[str] = Field(
         default_factory=list,
         title="Load URLs",
-        description="Optional HTTP endpoints (FE or BE) for Stream Load, used in turn and on failure: "
-        "`host:port` (https when SSL/TLS is on, else http), `http://host:port` or `https://host:port`. Set "
+        description="Optional HTTP endpoints (FE or BE) for Stream Load: loads go to the first, and to the "
+        "next whenever a connection fails. Each is `host:port` (https when SSL/TLS is on, else http), "
+        "`http://host:port` or `https://host:port`. Set "
         "these when the FE redirects loads to BE addresses this connector cannot reach (e.g. the BEs' "
         "internal IPs), or to BE endpoints served over HTTPS to encrypt the BE hop. Empty: the FE at "
         "host:http_port.",
