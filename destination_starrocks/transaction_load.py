@@ -72,6 +72,14 @@ class TransactionLoader:
         self._open.discard(label)
         return LoadResult(label, status, request.rows, 1, time.monotonic() - started, "transaction")
 
+    def rollback(self, request: LoadRequest) -> bool:
+        """Roll back the request's transaction if this loader began it and it is still open; True if it was
+        (the writer's stop path on SIGTERM: an open transaction must not wait for its timeout)."""
+        if request.label not in self._open:
+            return False
+        self._rollback(request)
+        return True
+
     def _begin(self, request: LoadRequest) -> None:
         headers = {
             "label": request.label,

@@ -3,8 +3,10 @@
 Reads the config (validated by the pydantic spec) and the configured catalog, registers the password with the
 redaction filter before anything can print it, sends Python logging to stdout as Airbyte LOG messages, and
 runs the writer on stdin's bytes. Every failure ends as one TRACE error with the failure_type its class
-names (unexpected exceptions: system_error) and exit code 1. The CDK is not imported: it costs over a second
-of start-up that a sync does not need (spec and check still go through the CDK's Destination).
+names (unexpected exceptions: system_error) and exit code 1. SIGTERM and SIGINT stop the sync in order
+(stop_signals.py): one TRACE (transient_error) and exit code 128 + the signal's number. The CDK is not
+imported: it costs over a second of start-up that a sync does not need (spec and check still go through the
+CDK's Destination).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from destination_starrocks.catalog import ConfiguredStream, read_catalog, read_j
 from destination_starrocks.errors import SYSTEM_ERROR, ConfigError, ConnectorError
 from destination_starrocks.messages import AirbyteLogHandler, Output, register_secret
 from destination_starrocks.spec import StarRocksConfig
+from destination_starrocks.stop_signals import Stopped, StopSignals
 
 logger = logging.getLogger("airbyte")
 
@@ -79,24 +82,40 @@ def main(argv: list[str], stdin: IO[bytes] | None = None, output: Output | None 
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    # Before anything that can block (SQL, input): a signal must find its handler even during set-up.
+    stop = StopSignals().install()
+    code = 0
     try:
         config = read_config(args.config)
         streams = read_catalog(args.catalog)
-        run_write(config, streams, stdin if stdin is not None else sys.stdin.buffer, output)
+        run_write(config, streams, stdin if stdin is not None else sys.stdin.buffer, output, stop)
+    except Stopped as exc:
+        output.trace_error(exc.message, exc.failure_type, exc.internal_message)
+        code = stop.exit_code
     except ConnectorError as exc:
         logger.error("Sync failed: %s", exc.message)
         output.trace_error(exc.message, exc.failure_type, exc.internal_message, exc=exc)
-        return 1
+        code = 1
     except Exception as exc:  # noqa: BLE001 - every failure must become a TRACE, never a bare traceback
         output.trace_error(
             f"Unexpected error in the connector: {type(exc).__name__}: {exc}", SYSTEM_ERROR, exc=exc
         )
-        return 1
-    return 0
+        code = 1
+    finally:
+        stop.uninstall()
+    if stop.signalled:
+        # Load threads may still sit in a socket: do not wait for them at exit. (A signal that came after the
+        # sync had finished stopped nothing: its code stays 0.)
+        stop.exit_now(code)
+    return code
 
 
 def run_write(
-    config: StarRocksConfig, streams: list[ConfiguredStream], stdin: IO[bytes], output: Output
+    config: StarRocksConfig,
+    streams: list[ConfiguredStream],
+    stdin: IO[bytes],
+    output: Output,
+    stop: StopSignals | None = None,
 ) -> None:
     from destination_starrocks.sql import SqlClient
     from destination_starrocks.stream_load import StreamLoader
@@ -106,12 +125,35 @@ def run_write(
     with SqlClient.from_config(config) as sql:
         tables = TableManager(sql, config)
         targets = [tables.prepare(configured) for configured in streams]
+        if stop is not None and stop.signalled:
+            raise Stopped(stop.name)
         loader = StreamLoader(config)
         try:
             send, transactions = _choose_send(config, loader)
-            Writer(config, targets, send, tables, output, transactions=transactions).run(stdin)
+            rollback = _rollback_of(send) if transactions else None
+            writer = Writer(
+                config, targets, send, tables, output, transactions=transactions, rollback=rollback
+            )
+            if stop is not None:
+                stop.attach(writer.request_stop)
+            try:
+                writer.run(stdin)
+            finally:
+                if stop is not None:
+                    stop.detach()
         finally:
             loader.close()
+
+
+def _rollback_of(send: Any) -> Any:
+    """The rollback of the transaction loader whose `send` _choose_send returned (its bound method): the stop
+    path rolls back open transactions instead of leaving them to their timeout."""
+    rollback = getattr(getattr(send, "__self__", None), "rollback", None)
+    if rollback is None:
+        raise RuntimeError(
+            "transaction mode without a rollback: _choose_send must return TransactionLoader.send"
+        )
+    return rollback
 
 
 def _choose_send(config: StarRocksConfig, loader: Any) -> tuple[Any, bool]:
