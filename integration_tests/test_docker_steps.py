@@ -353,6 +353,17 @@ def test_dockerfile_builds_on_the_base_image_metadata_declares(steps: DockerStep
     assert tuple(int(n) for n in probe.stdout.split()) == BASE_IMAGE_PYTHON[version.group(1)]
 
 
+def test_airbyte_cdk_reads_metadata_as_a_python_connector_on_that_base(steps: DockerSteps) -> None:
+    # `airbyte-cdk image build` (Airbyte's current build tool) picks its Dockerfile template by the language
+    # tag and passes connectorBuildOptions.baseImage as BASE_IMAGE.
+    from airbyte_cdk.models.connector_metadata import ConnectorLanguage, MetadataFile
+
+    metadata = MetadataFile.from_file(ROOT / "metadata.yaml").data
+    assert metadata.language == ConnectorLanguage.PYTHON
+    assert metadata.connectorBuildOptions is not None
+    assert metadata.connectorBuildOptions.baseImage == steps.base_image
+
+
 def test_dockerfile_installs_the_package_and_labels_it(steps: DockerSteps) -> None:
     metadata = _metadata()
     assert steps.labels["io.airbyte.version"] == _package_version() == metadata["dockerImageTag"]
