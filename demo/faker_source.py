@@ -1,8 +1,8 @@
 """The demo's source: the real Airbyte connector `source-faker`, in a virtual environment of its own.
 
 Contract: `FakerSource.ensure(root)` returns a source whose `source-faker` executable exists, creating
-`root/faker-venv` with `python -m venv` and `pip install airbyte-source-faker==FAKER_VERSION` on first use
-(~35-40 s on 2 cores; later runs reuse it). `configured_catalog()` runs the source's own `discover` and selects
+`root/faker-venv` with `pip install airbyte-source-faker==FAKER_VERSION` on first use (cached_venv.py;
+~35-40 s on 2 cores; later runs reuse it). `configured_catalog()` runs the source's own `discover` and selects
 every stream; `read_command()` is the argv of its `read`, which writes Airbyte messages to stdout.
 
 Why its own environment: source-faker pins an older airbyte-cdk (7.2.1 needs airbyte-cdk>=6.61.6,<7) than the
@@ -13,18 +13,17 @@ its own interpreter instead of narrowing our dependency ranges.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from demo.cached_venv import PinnedVenv
+from demo.cached_venv import environment as source_environment
+
 FAKER_PACKAGE = "airbyte-source-faker"
 # 7.2.1: the newest release when this was written; installs on Python 3.10-3.12 (Requires-Python <3.13).
 FAKER_VERSION = "7.2.1"
-INSTALL_TIMEOUT_S = 900
 DISCOVER_TIMEOUT_S = 120
 # faker's `count` is the number of users; purchases follow it one for one, products are a fixed 100.
 FAKER_PRODUCTS = 100
@@ -35,17 +34,6 @@ def faker_count(records: int) -> int:
     return max(1, (records - FAKER_PRODUCTS) // 2)
 
 
-def source_environment() -> dict[str, str]:
-    """The parent's environment without what would make the child use our venv instead of its own."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 @dataclass(frozen=True)
 class FakerSource:
     venv: Path
@@ -54,34 +42,12 @@ class FakerSource:
     def executable(self) -> Path:
         return self.venv / "bin" / "source-faker"
 
-    @property
-    def marker(self) -> Path:
-        return self.venv / f".installed-{FAKER_PACKAGE}-{FAKER_VERSION}"
-
     @classmethod
     def ensure(cls, root: Path, say=print) -> FakerSource:  # noqa: ANN001 - a print-like callable
         """The source, installed into `root/faker-venv` unless it already is."""
-        source = cls(venv=root / "faker-venv")
-        if source.marker.exists() and source.executable.exists():
-            say(f"source: {FAKER_PACKAGE} {FAKER_VERSION} already installed in {source.venv}")
-            return source
-        say(
-            f"source: creating {source.venv} and installing {FAKER_PACKAGE}=={FAKER_VERSION} into it "
-            "(first run only; about a minute)"
-        )
-        started = time.monotonic()
-        root.mkdir(parents=True, exist_ok=True)
-        _run([sys.executable, "-m", "venv", "--clear", str(source.venv)], "create the source's venv")
-        _run(
-            [str(source.venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", f"{FAKER_PACKAGE}=={FAKER_VERSION}"],
-            f"pip install {FAKER_PACKAGE}=={FAKER_VERSION}",
-        )  # fmt: skip
-        if not source.executable.exists():
-            raise RuntimeError(f"{FAKER_PACKAGE} installed but {source.executable} is missing")
-        source.marker.write_text(f"{FAKER_PACKAGE}=={FAKER_VERSION}\n", encoding="utf-8")
-        say(f"source: installed in {time.monotonic() - started:.0f} s")
-        return source
+        venv = PinnedVenv(root / "faker-venv", FAKER_PACKAGE, FAKER_VERSION)
+        venv.ensure(say=lambda text: say(f"source: {text}"), expect="source-faker")
+        return cls(venv=venv.path)
 
     def config(self, records: int, seed: int, parallelism: int) -> dict[str, Any]:
         return {
@@ -123,12 +89,3 @@ class FakerSource:
 
     def read_command(self, config_path: Path, catalog_path: Path) -> list[str]:
         return [str(self.executable), "read", "--config", str(config_path), "--catalog", str(catalog_path)]
-
-
-def _run(argv: list[str], what: str) -> None:
-    result = subprocess.run(
-        argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, env=source_environment()
-    )
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
-        raise RuntimeError(f"could not {what} (exit {result.returncode}):\n{tail}")

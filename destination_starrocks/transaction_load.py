@@ -113,6 +113,14 @@ class TransactionLoader:
 
     # ---- the ops -------------------------------------------------------------------------------------
 
+    def rollback(self, request: LoadRequest) -> bool:
+        """Roll back the request's transaction if this loader began it and it is still open; True if it was
+        (the writer's stop path on SIGTERM: an open transaction must not wait for its timeout)."""
+        if request.label not in self._open:
+            return False
+        self._rollback(request)
+        return True
+
     def _begin(self, request: LoadRequest) -> None:
         self._open[request.label] = self._loader.endpoint
         headers = {

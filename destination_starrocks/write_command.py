@@ -3,8 +3,10 @@
 Reads the config (validated by the pydantic spec) and the configured catalog, registers the password with the
 redaction filter before anything can print it, sends Python logging to stdout as Airbyte LOG messages, and
 runs the writer on stdin's bytes. Every failure ends as one TRACE error with the failure_type its class
-names (unexpected exceptions: system_error) and exit code 1. The CDK is not imported: it costs over a second
-of start-up that a sync does not need (spec and check still go through the CDK's Destination).
+names (unexpected exceptions: system_error) and exit code 1. SIGTERM and SIGINT stop the sync in order
+(stop_signals.py): one TRACE (transient_error) and exit code 128 + the signal's number. The CDK is not
+imported: it costs over a second of start-up that a sync does not need (spec and check still go through the
+CDK's Destination).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from destination_starrocks.catalog import ConfiguredStream, read_catalog, read_j
 from destination_starrocks.errors import SYSTEM_ERROR, ConfigError, ConnectorError
 from destination_starrocks.messages import AirbyteLogHandler, Output, register_secret
 from destination_starrocks.spec import StarRocksConfig
+from destination_starrocks.stop_signals import Stopped, StopSignals
 
 if TYPE_CHECKING:
     from destination_starrocks.server_info import ServerInfo
@@ -82,24 +85,40 @@ def main(argv: list[str], stdin: IO[bytes] | None = None, output: Output | None 
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    # Before anything that can block (SQL, input): a signal must find its handler even during set-up.
+    stop = StopSignals().install()
+    code = 0
     try:
         config = read_config(args.config)
         streams = read_catalog(args.catalog)
-        run_write(config, streams, stdin if stdin is not None else sys.stdin.buffer, output)
+        run_write(config, streams, stdin if stdin is not None else sys.stdin.buffer, output, stop)
+    except Stopped as exc:
+        output.trace_error(exc.message, exc.failure_type, exc.internal_message)
+        code = stop.exit_code
     except ConnectorError as exc:
         logger.error("Sync failed: %s", exc.message)
         output.trace_error(exc.message, exc.failure_type, exc.internal_message, exc=exc)
-        return 1
+        code = 1
     except Exception as exc:  # noqa: BLE001 - every failure must become a TRACE, never a bare traceback
         output.trace_error(
             f"Unexpected error in the connector: {type(exc).__name__}: {exc}", SYSTEM_ERROR, exc=exc
         )
-        return 1
-    return 0
+        code = 1
+    finally:
+        stop.uninstall()
+    if stop.signalled:
+        # Load threads may still sit in a socket: do not wait for them at exit. (A signal that came after the
+        # sync had finished stopped nothing: its code stays 0.)
+        stop.exit_now(code)
+    return code
 
 
 def run_write(
-    config: StarRocksConfig, streams: list[ConfiguredStream], stdin: IO[bytes], output: Output
+    config: StarRocksConfig,
+    streams: list[ConfiguredStream],
+    stdin: IO[bytes],
+    output: Output,
+    stop: StopSignals | None = None,
 ) -> None:
     from destination_starrocks.server_info import check_server
     from destination_starrocks.sql import SqlClient
@@ -112,21 +131,35 @@ def run_write(
         server = check_server(sql, config)
         tables = TableManager(sql, config)
         targets = [tables.prepare(configured) for configured in streams]
+        if stop is not None and stop.signalled:
+            raise Stopped(stop.name)
         loader = StreamLoader(config)
         try:
-            send, transactions = _choose_send(config, loader, server)
-            Writer(config, targets, send, tables, output, transactions=transactions).run(stdin)
+            send, rollback = _choose_send(config, loader, server)
+            writer = Writer(
+                config, targets, send, tables, output, transactions=rollback is not None, rollback=rollback
+            )
+            if stop is not None:
+                stop.attach(writer.request_stop)
+            try:
+                writer.run(stdin)
+            finally:
+                if stop is not None:
+                    stop.detach()
         finally:
             loader.close()
 
 
-def _choose_send(config: StarRocksConfig, loader: Any, server: ServerInfo) -> tuple[Any, bool]:
-    """Plain Stream Load, or the transaction interface when configured and the server's version offers it."""
+def _choose_send(config: StarRocksConfig, loader: Any, server: ServerInfo) -> tuple[Any, Any]:
+    """(send, rollback): plain Stream Load (no rollback), or the transaction interface when configured and
+    the server's version offers it; its rollback lets the stop path end open transactions at once instead of
+    leaving them to their timeout."""
     from destination_starrocks.server_info import uses_transactions
     from destination_starrocks.transaction_load import TransactionLoader
     from destination_starrocks.writer import plain_stream_load
 
     if uses_transactions(config, server):
         logger.info("Using the Stream Load transaction interface (one commit per batch_size rows).")
-        return TransactionLoader(loader).send, True
-    return plain_stream_load(loader.load), False
+        transactions = TransactionLoader(loader)
+        return transactions.send, transactions.rollback
+    return plain_stream_load(loader.load), None

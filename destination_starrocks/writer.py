@@ -8,6 +8,10 @@ all. The loop never blocks on a load except for backpressure (the memory budget)
 Failure rule: if a load fails for good, the loop stops reading, lets the other loads finish, releases only
 the states whose records are all committed, and re-raises, so the sync fails with a TRACE and no STATE after
 the failed records ever leaves.
+
+Stop rule (SIGTERM / SIGINT, see stop_signals.py): `request_stop()` may be called from any thread. The loop
+then stops reading and sends nothing new, gives loads already sent `LOAD_GRACE_SECONDS` to finish (their
+STATEs leave), rolls back the open transactions (transaction mode), logs what it did and raises `Stopped`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from destination_starrocks.flush_policy import BufferView, FlushLimits, Reason
 from destination_starrocks.labels import batch_label, new_run_token
 from destination_starrocks.messages import LineReader, Output
 from destination_starrocks.spec import StarRocksConfig
+from destination_starrocks.stop_signals import LOAD_GRACE_SECONDS, Stopped
 from destination_starrocks.stream_load import LoadRequest, LoadResult
 
 logger = logging.getLogger("airbyte")
@@ -65,6 +70,8 @@ class Tables(Protocol):
 
 # Sends one batch: a whole Stream Load (commit=True), or a chunk of the table's open transaction.
 SendFn = Callable[[LoadRequest, bool], LoadResult | None]
+# Rolls back the transaction of the request's label if it is open; True if it did (transaction mode's stop).
+RollbackFn = Callable[[LoadRequest], bool]
 
 
 def plain_stream_load(load: Callable[[LoadRequest], LoadResult]) -> SendFn:
@@ -120,11 +127,13 @@ class Writer:
         tables: Tables,
         output: Output,
         transactions: bool = False,
+        rollback: RollbackFn | None = None,
     ) -> None:
         self._config = config
         self._limits = FlushLimits.from_config(config)
         self._send_fn = send
         self._transactions = transactions
+        self._rollback = rollback
         self._tables = tables
         self._out = output
         self._streams: dict[StreamKey, StreamRuntime] = {}
@@ -135,12 +144,14 @@ class Writer:
             )
         self._ledger = CheckpointLedger(list(self._streams))
         self._pool = ThreadPoolExecutor(config.max_concurrent_loads, thread_name_prefix="stream-load")
-        self._done: queue.SimpleQueue[tuple[StreamRuntime, Batch, Future]] = queue.SimpleQueue()
+        # Finished loads for the loop; None is request_stop()'s wake-up call.
+        self._done: queue.SimpleQueue[tuple[StreamRuntime, Batch, Future] | None] = queue.SimpleQueue()
         self._running = 0
         self._slot_queue: deque[StreamRuntime] = deque()  # streams with a sealed batch waiting for a slot
         self._pending_bytes = 0  # sealed + in flight, counted against the memory budget
         self._run_token = new_run_token()
         self._failure: BaseException | None = None
+        self._stop: Stopped | None = None  # set by request_stop(), from any thread
         self._reader: LineReader | None = None
         self._line_no = 0
         self.summary = WriteSummary()
@@ -153,7 +164,7 @@ class Writer:
         reader = LineReader(stdin)
         self._reader = reader
         try:
-            while self._failure is None:
+            while self._failure is None and self._stop is None:
                 block = reader.next_block(self._wait_seconds())
                 if block is None:
                     break
@@ -166,6 +177,7 @@ class Writer:
                         self._drain("all")
                         raise
                 self._tick()
+            self._stop_is_a_failure()
             if self._failure is None:
                 self._flush_all(Reason.END)
                 self._drain("all")
@@ -183,6 +195,19 @@ class Writer:
             raise self._failure
         self._log_summary()
         return self.summary
+
+    def request_stop(self, signal_name: str) -> None:
+        """Stop at the next safe point (thread-safe: stop_signals.py calls it from its watchdog thread)."""
+        if self._stop is None:
+            self._stop = Stopped(signal_name)
+        self._done.put(None)  # wakes a loop blocked on a load
+        if self._reader is not None:
+            self._reader.wake()  # wakes a loop waiting for input
+
+    def _stop_is_a_failure(self) -> None:
+        """On the loop's thread: once a stop is requested, every `self._failure is None` guard stops work."""
+        if self._stop is not None and self._failure is None:
+            self._failure = self._stop
 
     def _consume(self, lines: list[bytes]) -> None:
         """The hot path: decode, route, shape, buffer; cheap size checks per record.
@@ -393,7 +418,7 @@ class Writer:
 
     def _submit(self, runtime: StreamRuntime) -> None:
         """Send the stream's next batch if it has none in flight and a slot is free; else queue for a slot."""
-        if runtime.inflight is not None or not runtime.waiting:
+        if runtime.inflight is not None or not runtime.waiting or self._stop is not None:
             return
         if self._running >= self._config.max_concurrent_loads:
             if runtime not in self._slot_queue:
@@ -424,25 +449,40 @@ class Writer:
         "all" until no load is running (sealed batches waiting for a slot included)."""
         handled = 0
         while True:
-            block = self._running > 0 and (wait == "all" or (wait == "one" and handled == 0))
+            self._stop_is_a_failure()
+            block = (
+                self._running > 0
+                and self._stop is None
+                and (wait == "all" or (wait == "one" and handled == 0))
+            )
             try:
-                runtime, batch, future = self._done.get() if block else self._done.get_nowait()
+                item = self._done.get() if block else self._done.get_nowait()
             except queue.Empty:
                 return
+            if item is None:
+                continue  # request_stop() woke us
             handled += 1
-            self._running -= 1
-            runtime.inflight = None
-            self._pending_bytes -= batch.memory_bytes
-            exc = future.exception()
-            if exc is not None:
-                if self._failure is None:
-                    self._failure = exc
-            else:
-                self._committed(runtime, batch, future.result())
+            runtime = item[0]
+            self._load_finished(*item)
             if self._failure is None:
                 self._submit(runtime)
                 while self._slot_queue and self._running < self._config.max_concurrent_loads:
                     self._submit(self._slot_queue.popleft())
+
+    def _load_finished(self, runtime: StreamRuntime, batch: Batch, future: Future) -> None:
+        """Book a finished load: a committed one moves the ledger on; the first failure stops the sync."""
+        self._running -= 1
+        runtime.inflight = None
+        self._pending_bytes -= batch.memory_bytes
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            self._committed(runtime, batch, future.result())
+        elif self._failure is None:
+            self._failure = exc
+        elif self._stop is not None:
+            logger.warning("A load into %s failed while stopping: %s", runtime.target.load_table, exc)
 
     def _committed(self, runtime: StreamRuntime, batch: Batch, result: LoadResult | None) -> None:
         if not batch.commit or result is None:
@@ -491,17 +531,69 @@ class Writer:
             self._out.state(pending.message, pending.record_count)  # decoded again only now
 
     def _stop_pool(self) -> None:
-        # Let loads already sent finish (they may commit); never start the ones still waiting.
+        # Let loads already sent finish (they may commit); never start the ones still waiting. After a stop
+        # signal only for LOAD_GRACE_SECONDS: then the process exits without them (stop_signals.py).
         for runtime in self._streams.values():
             runtime.waiting.clear()
         self._slot_queue.clear()
-        self._pool.shutdown(wait=True)
+        if self._stop is None:
+            self._pool.shutdown(wait=True)
+        else:
+            self._wait_for_loads_in_flight(LOAD_GRACE_SECONDS)
+            self._pool.shutdown(wait=False, cancel_futures=True)
         while not self._done.empty():
-            runtime, batch, future = self._done.get()
-            if future.exception() is None:
-                self._committed(runtime, batch, future.result())
+            if (item := self._done.get()) is not None:
+                self._load_finished(*item)
         self._release_states()
         self.summary.states_emitted = self._ledger.states_released
+        if self._stop is not None:
+            self._after_stop()
+
+    def _wait_for_loads_in_flight(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        if self._running:
+            logger.info("Waiting up to %.0f s for %d load(s) already sent to finish.", seconds, self._running)
+        while self._running > 0 and (remaining := deadline - time.monotonic()) > 0:
+            try:
+                item = self._done.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if item is not None:
+                self._load_finished(*item)
+                self._release_states()  # a committed load's STATEs leave at once
+
+    def _after_stop(self) -> None:
+        """Roll back what is open, and say what the stop left behind."""
+        rolled_back = []
+        for runtime in self._streams.values():
+            target = runtime.target
+            labels = {runtime.inflight.label} if runtime.inflight is not None else set()
+            if runtime.txn_records:
+                labels.add(
+                    batch_label(
+                        self._config.label_prefix,
+                        target.database,
+                        target.load_table,
+                        self._run_token,
+                        runtime.txn_number,
+                    )
+                )
+            for label in sorted(labels) if self._transactions and self._rollback else ():
+                request = LoadRequest(target.database, target.load_table, label, b"", 0, target.headers)
+                if self._rollback(request):
+                    rolled_back.append(f"{target.database}.{target.load_table} (label {label})")
+        abandoned = [_name(r.key) for r in self._streams.values() if r.inflight is not None]
+        logger.warning(
+            "Stopped by %s after %d records: %d loads committed, %d of %d STATEs emitted (every one covers only "
+            "committed records); transactions rolled back: %s; loads abandoned in flight: %s.",
+            self._stop.signal_name if self._stop is not None else "a signal",
+            self.summary.records,
+            self.summary.loads,
+            self._ledger.states_released,
+            self._ledger.states_received,
+            ", ".join(rolled_back) or "none",
+            ", ".join(abandoned) or "none",
+        )
 
     # ---- messages -------------------------------------------------------------------------------------
 

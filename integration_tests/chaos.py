@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,13 @@ QUIET_WAIT_SECONDS = 15.0  # after a kill: longest wait for loads the dead proce
 class ConnectorProcess:
     """`destination-starrocks write` as a child process fed over time; stdout collected line by line."""
 
-    def __init__(self, config: dict[str, Any], catalog_: dict[str, Any], workdir: str | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        catalog_: dict[str, Any],
+        workdir: str | None = None,
+        prefix: Sequence[str] = (),  # e.g. `unshare --pid --fork`: the connector as PID 1, as in a container
+    ) -> None:
         self._tmp = tempfile.TemporaryDirectory(dir=workdir)
         base = Path(self._tmp.name)
         (base / "config.json").write_bytes(orjson.dumps(config))
@@ -69,6 +75,7 @@ class ConnectorProcess:
         self._stderr = open(base / "stderr.log", "wb+")  # noqa: SIM115 - lives as long as the child
         self.proc = subprocess.Popen(
             [
+                *prefix,
                 *ENTRYPOINT,
                 "write",
                 "--config",
