@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from starrocks_emulator.sql.analyzer import check_column_name, check_db_name, check_table_name
 from starrocks_emulator.sql.ddl import column_from_def, table_meta_from_create
 from starrocks_emulator.sql.information_schema import InformationSchema
 from starrocks_emulator.sql.privileges import account_statement, run_account_statement
@@ -277,6 +278,7 @@ class StatementRunner:
     def create(self, st: exp.Create) -> Answer:
         kind = str(st.args.get("kind") or "").upper()
         if kind in ("DATABASE", "SCHEMA"):
+            check_db_name(st.this.name)
             self._check("CREATE DATABASE", st.this.name, None)
             self.engine.create_database(st.this.name, if_not_exists=bool(st.args.get("exists")))
             return None
@@ -316,11 +318,13 @@ class StatementRunner:
             if isinstance(action, exp.ColumnDef):
                 position = action.args.get("position")
                 after = position.this.name if position is not None and position.this is not None else None
+                check_column_name(action.name)
                 self.engine.add_column(db, name, column_from_def(action), after=after)
             elif isinstance(action, exp.Drop):
                 for column in action.args.get("tables") or []:
                     self.engine.drop_column(db, name, column.name)
             elif isinstance(action, exp.AlterRename):
+                check_table_name(action.this.name)
                 self.engine.rename_table(db, name, action.this.name)
             elif type(action).__name__ == "SwapTable":
                 self.engine.swap_tables(db, name, action.this.name)

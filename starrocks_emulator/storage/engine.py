@@ -41,6 +41,7 @@ from starrocks_emulator.storage.ledger import (
 )
 from starrocks_emulator.storage.privileges_store import PrivilegeStore
 from starrocks_emulator.storage.schema_change import SchemaChanges, column_ddl, qualified
+from starrocks_emulator.storage.table_models import PRIMARY_KEY_LIMIT_SIZE, apply_staged
 from starrocks_emulator.topology import Topology, single_node
 
 __all__ = ["Column", "EmulatorError", "Engine", "LabelAlreadyExistsError", "TableMeta"]
@@ -66,6 +67,7 @@ class Engine(SchemaChanges):
         self.topology: Topology = single_node()
         self.data_dir = data_dir
         self.tablet_max_versions = tablet_max_versions
+        self.primary_key_limit_size = PRIMARY_KEY_LIMIT_SIZE  # BE config, see table_models.check_key_size
         self.root_password = root_password
         path = ":memory:"
         if data_dir:
@@ -283,9 +285,15 @@ class Engine(SchemaChanges):
             self.ledger.check_versions(meta.db, meta.name, self.tablet_max_versions)
             self.con.begin()
             try:
-                from starrocks_emulator.storage.table_models import apply_staged
-
-                loaded = apply_staged(self.con, meta, staged, columns, merge_condition, partial_update)
+                loaded = apply_staged(
+                    self.con,
+                    meta,
+                    staged,
+                    columns,
+                    merge_condition,
+                    partial_update,
+                    self.primary_key_limit_size,
+                )
                 self.ledger.publish_version(meta.db, meta.name, load_bytes, counts_as_load=True)
                 self.ledger.set_state(
                     txn_id,
