@@ -104,7 +104,7 @@ def run_write(
     from destination_starrocks.writer import Writer
 
     with SqlClient.from_config(config) as sql:
-        tables = TableManager(sql, config)
+        tables = TableManager(sql, config, streams)  # names resolved over the whole catalog
         targets = [tables.prepare(configured) for configured in streams]
         loader = StreamLoader(config)
         try:

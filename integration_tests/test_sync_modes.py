@@ -193,3 +193,71 @@ def test_namespaces_and_hostile_names(starrocks, fresh_database):
         assert rows(starrocks, f"SELECT `id` FROM `{fresh_database}`.`same`") == [(2,)]
     finally:
         drop(starrocks, fresh_database, namespace)
+
+
+def test_a_plain_string_cursor_keeps_the_newest_within_and_across_syncs(starrocks, fresh_database):
+    # Before: every load carried merge_condition on the VARCHAR cursor, which StarRocks refuses.
+    properties = {"id": {"type": "integer"}, "v": {"type": "string"}, "seen": {"type": "string"}}
+
+    def entry(sync_id: int) -> dict:
+        return stream("users", properties, mode="append_dedup", primary_key=[["id"]], cursor=["seen"],
+                      sync_id=sync_id, generation_id=1)  # fmt: skip
+
+    def rec(i: int, seen: str, v: str) -> bytes:
+        return record("users", {"id": i, "v": v, "seen": seen})
+
+    try:
+        first = [
+            rec(1, "2024-01-05 10:00:00", "one@10h"),
+            rec(1, "2024-01-05 09:00:00", "one@9h"),
+            rec(2, "b", "two@b"),
+        ]
+        sync(starrocks, fresh_database, [entry(1)], first)
+        table = f"`{fresh_database}`.`users`"
+        assert rows(starrocks, f"SELECT `id`, `v` FROM {table} ORDER BY `id`") == [
+            (1, "one@10h"),
+            (2, "two@b"),
+        ]
+        second = [rec(1, "2024-01-05 09:30:00", "one@9h30"), rec(2, "c", "two@c")]
+        sync(starrocks, fresh_database, [entry(2)], second)
+        assert rows(starrocks, f"SELECT `id`, `v` FROM {table} ORDER BY `id`") == [
+            (1, "one@10h"),
+            (2, "two@c"),
+        ]
+    finally:
+        drop(starrocks, fresh_database)
+
+
+def test_a_1000_column_dedup_table_loads_with_headers_far_under_the_fe_limit(starrocks, fresh_database):
+    # Before: the `columns` header listed every column, here ~75 KB: over StarRocks' 32 KiB http_max_header_size
+    # (and the emulator's HTTP line limit), so every load of a wide dedup table was refused.
+    names = [f"measurement_{i:04d}_of_a_sensor_somewhere_in_the_eastern_region_celsius" for i in range(1000)]
+    properties = {"id": {"type": "integer"}, **{n: {"type": "integer"} for n in names},
+                  "_ab_cdc_deleted_at": {"type": ["null", "string"], "format": "date-time"}}  # fmt: skip
+    entry = stream("wide", properties, mode="append_dedup", primary_key=[["id"]])
+    lines = [record("wide", {"id": i, **{n: i for n in names}}) for i in range(5)]
+    lines += [record("wide", {"id": 4, "_ab_cdc_deleted_at": "2024-01-01T00:00:00Z"})]  # __op from the JSON
+    try:
+        sync(starrocks, fresh_database, [entry], lines)
+        got = rows(starrocks, f"SELECT `id`, `{names[999]}` FROM `{fresh_database}`.`wide` ORDER BY `id`")
+        assert got == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    finally:
+        drop(starrocks, fresh_database)
+
+
+def test_streams_whose_names_collide_keep_their_tables_whatever_the_catalog_order(starrocks, fresh_database):
+    # Before: the first stream in catalog order took the plain name, so reordering swapped the two tables.
+    a, b = stream("user events"), stream("user_events")
+    try:
+        for order, sync_id in (((a, b), 1), ((b, a), 2)):
+            lines = [record("user events", {"id": sync_id, "name": "spaced"}),
+                     record("user_events", {"id": sync_id, "name": "plain"})]  # fmt: skip
+            sync(starrocks, fresh_database, list(order), lines)
+        tables = {r[0] for r in rows(starrocks, f"SHOW TABLES FROM `{fresh_database}`")}
+        spaced = next(t for t in tables if t != "user_events")
+        assert rows(starrocks, f"SELECT DISTINCT `name` FROM `{fresh_database}`.`user_events`") == [
+            ("plain",)
+        ]
+        assert rows(starrocks, f"SELECT DISTINCT `name` FROM `{fresh_database}`.`{spaced}`") == [("spaced",)]
+    finally:
+        drop(starrocks, fresh_database)
