@@ -15,23 +15,20 @@ from typing import Any
 
 import pytest
 
+from integration_tests.sql_target import run, scratch_database
+
 PK = "PRIMARY KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1 PROPERTIES ('replication_num' = '1')"
 JSON = {"format": "json"}
 
 
 @pytest.fixture
-def db(starrocks: Any, fresh_database: str) -> Iterator[str]:
-    with starrocks.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{fresh_database}`")
-    yield fresh_database
-    with starrocks.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{fresh_database}` FORCE")
+def db(starrocks: Any) -> Iterator[str]:
+    with scratch_database(starrocks, "loadrules") as name:
+        yield name
 
 
 def sql(starrocks: Any, db: str, statement: str) -> list[tuple]:
-    with starrocks.connect(db) as conn, conn.cursor() as cur:
-        cur.execute(statement)
-        return [tuple(r) for r in cur.fetchall()]
+    return [tuple(r) for r in run(starrocks, db, statement)]
 
 
 def load(starrocks: Any, db: str, rows: list[dict], table: str = "t", **headers: str) -> dict:

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
-from integration_tests.sql_target import SqlTarget, sql_target, unique_name
+from integration_tests.sql_target import SqlTarget, target_fixture, unique_name
+
+sr = pytest.fixture(scope="module", name="sr")(target_fixture)
 
 PK_TABLE = (
     "CREATE TABLE orders (id BIGINT NOT NULL COMMENT 'order id', customer VARCHAR(100) NOT NULL, "
@@ -18,12 +20,6 @@ PK_TABLE = (
     "doc JSON COMMENT 'raw') PRIMARY KEY(id) COMMENT 'orders table' DISTRIBUTED BY HASH(id) BUCKETS 3 "
     "PROPERTIES ('replication_num' = '1')"
 )
-
-
-@pytest.fixture(scope="module")
-def sr(request: pytest.FixtureRequest) -> Iterator[SqlTarget]:
-    with sql_target(request) as target:
-        yield target
 
 
 @pytest.fixture(scope="module")

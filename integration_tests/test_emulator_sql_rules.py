@@ -6,37 +6,15 @@ names (FeNameFormat), Primary Key column types and nullability (KeysDesc), key o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pymysql
 import pytest
 
-from integration_tests.sql_target import SqlTarget, sql_target, unique_name
+from integration_tests.sql_target import SqlTarget, database_fixture, run, target_fixture, unique_name
+
+sr = pytest.fixture(scope="module", name="sr")(target_fixture)
+db = pytest.fixture(name="db")(database_fixture)
 
 PROPS = "PROPERTIES ('replication_num' = '1')"
-
-
-@pytest.fixture(scope="module")
-def sr(request: pytest.FixtureRequest) -> Iterator[SqlTarget]:
-    with sql_target(request) as target:
-        yield target
-
-
-@pytest.fixture
-def db(sr: SqlTarget) -> Iterator[str]:
-    name = unique_name("rules")
-    with sr.connect() as conn:
-        conn.cursor().execute(f"CREATE DATABASE `{name}`")
-    yield name
-    with sr.connect() as conn:
-        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}` FORCE")
-
-
-def run(sr: SqlTarget, db: str | None, *statements: str) -> list[tuple]:
-    with sr.connect(db) as conn, conn.cursor() as cur:
-        for sql in statements:
-            cur.execute(sql)
-        return list(cur.fetchall())
 
 
 def refused(sr: SqlTarget, db: str | None, sql: str) -> tuple[int, str]:

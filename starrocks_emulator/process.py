@@ -82,6 +82,7 @@ class EmulatorProcess:
         tls_key: str | None = None,
         host: str = "127.0.0.1",
         log_path: str | None = None,
+        default_replication_num: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.root_password = root_password
@@ -91,6 +92,7 @@ class EmulatorProcess:
         self.host = host
         self.query_port = self.http_port = self.be_http_port = 0
         self.log_path = log_path
+        self.default_replication_num = default_replication_num  # --default-replication-num (fe_config.py)
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
 
@@ -124,6 +126,8 @@ class EmulatorProcess:
             command += ["--compaction-interval-seconds", str(self.compaction_interval_seconds)]
         if self.tls_cert and self.tls_key:
             command += ["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
+        if self.default_replication_num is not None:
+            command += ["--default-replication-num", str(self.default_replication_num)]
         return command
 
     def start(self) -> EmulatorProcess:

@@ -254,7 +254,8 @@ def show_create_table(meta: TableMeta) -> str:
         )
     else:
         out.append(f"DISTRIBUTED BY RANDOM BUCKETS {meta.buckets}")
-    properties = {"replication_num": "1", **meta.properties}
+    # StarRocks prints the properties sorted by name
+    properties = dict(sorted({"replication_num": "1", **meta.properties}.items()))
     out.append(
         "PROPERTIES (\n" + ",\n".join(f"{_quoted(k)} = {_quoted(v)}" for k, v in properties.items()) + "\n);"
     )

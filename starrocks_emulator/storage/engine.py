@@ -25,12 +25,20 @@ from typing import Any
 
 import duckdb
 
+from starrocks_emulator.storage.alter_jobs import AlterJobs
 from starrocks_emulator.storage.catalog import (
     Column,
     EmulatorError,
     TableMeta,
     duckdb_type,
     quote_ident,
+)
+from starrocks_emulator.storage.fe_config import (
+    ALTER_SCHEDULER_INTERVAL_MS,
+    DEFAULT_REPLICATION_NUM,
+    backend_id,
+    replication_of,
+    table_properties,
 )
 from starrocks_emulator.storage.ledger import (
     SCHEMA,
@@ -40,7 +48,13 @@ from starrocks_emulator.storage.ledger import (
     now,
 )
 from starrocks_emulator.storage.privileges_store import PrivilegeStore
-from starrocks_emulator.storage.schema_change import SchemaChanges, column_ddl, qualified
+from starrocks_emulator.storage.recycle_bin import CATALOG_TRASH_EXPIRE_SECOND, RecycleBin
+from starrocks_emulator.storage.schema_change import (
+    FAST_SCHEMA_EVOLUTION,
+    SchemaChanges,
+    column_ddl,
+    qualified,
+)
 from starrocks_emulator.storage.table_models import PRIMARY_KEY_LIMIT_SIZE, apply_staged
 from starrocks_emulator.topology import Topology, single_node
 
@@ -52,7 +66,7 @@ OP_COLUMN = "__op"
 SEQ_COLUMN = "__seq"
 
 
-class Engine(SchemaChanges):
+class Engine(SchemaChanges, RecycleBin):
     """StarRocks semantics over one DuckDB connection; every DuckDB access holds `lock`."""
 
     def __init__(
@@ -61,6 +75,7 @@ class Engine(SchemaChanges):
         root_password: str = "",
         tablet_max_versions: int = 1000,
         compaction_interval_seconds: float | None = None,
+        default_replication_num: int = DEFAULT_REPLICATION_NUM,
     ) -> None:
         self.lock = threading.RLock()
         # Set by the cluster once its ports are bound (cluster.py); one FE and one BE until then.
@@ -68,6 +83,10 @@ class Engine(SchemaChanges):
         self.data_dir = data_dir
         self.tablet_max_versions = tablet_max_versions
         self.primary_key_limit_size = PRIMARY_KEY_LIMIT_SIZE  # BE config, see table_models.check_key_size
+        # FE configs (ADMIN SHOW / SET FRONTEND CONFIG): replication.py, recycle_bin.py, alter_jobs.py
+        self.default_replication_num = default_replication_num
+        self.catalog_trash_expire_second: float = CATALOG_TRASH_EXPIRE_SECOND
+        self.alter_step_seconds = ALTER_SCHEDULER_INTERVAL_MS / 1000
         self.root_password = root_password
         path = ":memory:"
         if data_dir:
@@ -75,6 +94,8 @@ class Engine(SchemaChanges):
             path = os.path.join(data_dir, DB_FILE_NAME)
         self.con = duckdb.connect(path)
         self.ledger = Ledger(self.con)
+        self.alter_jobs = AlterJobs(self.con)
+        self._init_recycle_bin()
         self.privileges = PrivilegeStore(self.con, root_password)
         self._metas: dict[tuple[str, str], TableMeta] = {}
         self._databases: list[str] = []
@@ -120,7 +141,8 @@ class Engine(SchemaChanges):
                     return
                 raise EmulatorError(1008, f"Can't drop database '{name}'; database doesn't exist")
             for table in self.tables(name):
-                self.drop_table(name, table)
+                self.drop_table(name, table, force=True)
+            self.forget_recycled(name)
             self.con.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
             self.con.execute(f"DELETE FROM {SCHEMA}.databases WHERE name = ?", [name])
             self._databases.remove(name)
@@ -145,6 +167,8 @@ class Engine(SchemaChanges):
                 if if_not_exists:
                     return
                 raise EmulatorError(1050, f"Table '{meta.name}' already exists", "42S01")
+            meta.properties = {**table_properties(meta, self), **meta.properties}
+            meta.properties.setdefault(FAST_SCHEMA_EVOLUTION, "true")
             columns = ", ".join(column_ddl(c) for c in meta.columns)
             self.con.begin()
             try:
@@ -170,20 +194,9 @@ class Engine(SchemaChanges):
                 [payload, meta.db, meta.name],
             )
 
-    def drop_table(self, db: str, name: str, if_exists: bool = False) -> None:
-        with self.lock:
-            self.require_database(db)
-            if (db, name) not in self._metas:
-                if if_exists:
-                    return
-                raise EmulatorError(1051, f"Unknown table '{name}'", "42S02")
-            self.con.execute(f"DROP TABLE IF EXISTS {qualified(db, name)}")
-            self.con.execute(f"DELETE FROM {SCHEMA}.tables WHERE db = ? AND name = ?", [db, name])
-            self.ledger.drop_tablets(db, name)
-            del self._metas[(db, name)]
-
     def table(self, db: str, name: str) -> TableMeta:
         with self.lock:
+            self.advance_alter_jobs()
             self.require_database(db)
             meta = self._metas.get((db, name))
             if meta is None:
@@ -340,6 +353,7 @@ class Engine(SchemaChanges):
 
     # ------------------------------------------------------------------ versions
     def tablets(self, db: str, table: str) -> list[dict]:
+        """One entry per replica of every tablet (SHOW TABLET lists replicas), replicas spread over the BEs."""
         with self.lock:
             meta = self.table(db, table)
             row = self.con.execute(f"SELECT count(*) FROM {qualified(db, meta.name)}").fetchone()
@@ -348,11 +362,13 @@ class Engine(SchemaChanges):
             tablets = self.ledger.tablets(db, table)
             count = max(1, len(tablets))
             data_size = int(stats.get("bytes", 0)) // count
+            backends = [backend_id(be.id) for be in self.topology.backends] or [backend_id(1)]
+            replicas = min(replication_of(meta, self), len(backends))
             return [
                 {
                     "TabletId": tablet_id,
-                    "ReplicaId": tablet_id + 1,
-                    "BackendId": 10001,
+                    "ReplicaId": tablet_id + 1 + r,
+                    "BackendId": backends[(i + r) % len(backends)],
                     "SchemaHash": 0,
                     "Version": version,
                     "VersionHash": 0,
@@ -365,7 +381,24 @@ class Engine(SchemaChanges):
                     "VersionCount": version_count,
                 }
                 for i, (tablet_id, version, version_count) in enumerate(tablets)
+                for r in range(replicas)
             ]
+
+    def tablet_count_by_backend(self) -> dict[int, int]:
+        """BackendId -> tablet replicas it holds (SHOW BACKENDS' TabletNum)."""
+        with self.lock:
+            counts: dict[int, int] = {}
+            for db, name in list(self._metas):
+                for tablet in self.tablets(db, name):
+                    counts[tablet["BackendId"]] = counts.get(tablet["BackendId"], 0) + 1
+            return counts
+
+    def alter_job_rows(self, db: str) -> list[tuple]:
+        """Rows of SHOW ALTER TABLE COLUMN FROM db (alter_jobs.TITLE_NAMES)."""
+        with self.lock:
+            self.advance_alter_jobs()
+            self.require_database(db)
+            return self.alter_jobs.rows(db)
 
     def too_many_versions_error(self, db: str, table: str) -> EmulatorError:
         """The error a load gets past tablet_max_versions (fault `too_many_versions` uses it on demand)."""
@@ -441,7 +474,12 @@ class Engine(SchemaChanges):
         for key, entry in tables.items():
             entry["load_commit_times"] = commit_times.get(key, [])
         rate = self._ingest_rows / self._ingest_seconds if self._ingest_seconds else 0.0
-        return {"tables": tables, "loads": totals, "ingest_rows_per_s": round(rate, 1)}
+        return {
+            "tables": tables,
+            "loads": totals,
+            "ingest_rows_per_s": round(rate, 1),
+            "recycle_bin": self.recycle_bin_stats(),
+        }
 
     def run_in_transaction(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         """Escape hatch for the front ends: `fn(con)` inside one DuckDB transaction under the lock."""
