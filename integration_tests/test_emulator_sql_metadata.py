@@ -131,6 +131,27 @@ def test_information_schema_tables_config_names_the_model_and_keys(sr: SqlTarget
     assert row["DISTRIBUTE_KEY"] == "`id`" and int(row["DISTRIBUTE_BUCKET"]) == 3
 
 
+def test_tables_config_table_id_follows_the_table_through_swap_and_rename(sr: SqlTarget) -> None:
+    # InformationSchemaDataSource.genNormalTableConfigInfo: setTable_id(table.getId())
+    name = unique_name("tblid")
+    sql = "SELECT TABLE_NAME, TABLE_ID FROM information_schema.tables_config WHERE TABLE_SCHEMA = %s"
+    with sr.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+        try:
+            for table in ("a", "b"):
+                cur.execute(
+                    f"CREATE TABLE `{name}`.{table} (id BIGINT) DUPLICATE KEY(id) PROPERTIES ('replication_num' = '1')"
+                )
+            before = {r["TABLE_NAME"]: r["TABLE_ID"] for r in dict_rows(sr, None, sql, name)}
+            assert before["a"] and before["b"] and before["a"] != before["b"]
+            cur.execute(f"ALTER TABLE `{name}`.a SWAP WITH b")
+            cur.execute(f"ALTER TABLE `{name}`.b RENAME c")
+            after = {r["TABLE_NAME"]: r["TABLE_ID"] for r in dict_rows(sr, None, sql, name)}
+            assert after == {"a": before["b"], "c": before["a"]}
+        finally:
+            cur.execute(f"DROP DATABASE `{name}` FORCE")
+
+
 def test_information_schema_loads_lists_insert_jobs(sr: SqlTarget, db: str) -> None:
     rows = dict_rows(sr, None, "SELECT * FROM information_schema.loads WHERE TABLE_NAME = 'orders'")
     assert rows and {"LABEL", "STATE", "TYPE", "SINK_ROWS", "FILTERED_ROWS", "ERROR_MSG"} <= set(rows[0])

@@ -62,6 +62,7 @@ __all__ = ["Column", "EmulatorError", "Engine", "LabelAlreadyExistsError", "Tabl
 log = logging.getLogger("starrocks_emulator.engine")
 
 DB_FILE_NAME = "starrocks_emulator.duckdb"
+FIRST_TABLE_ID = 100001  # table ids move with a table through RENAME, SWAP and RECOVER, as StarRocks' do
 OP_COLUMN = "__op"
 SEQ_COLUMN = "__seq"
 
@@ -169,6 +170,7 @@ class Engine(SchemaChanges, RecycleBin):
                 raise EmulatorError(1050, f"Table '{meta.name}' already exists", "42S01")
             meta.properties = {**table_properties(meta, self), **meta.properties}
             meta.properties.setdefault(FAST_SCHEMA_EVOLUTION, "true")
+            meta.table_id = self.ledger.next_id("table_id", FIRST_TABLE_ID)
             columns = ", ".join(column_ddl(c) for c in meta.columns)
             self.con.begin()
             try:
