@@ -7,8 +7,8 @@ therefore gets a second, hidden column `_airbyte_rank_<cursor column> LARGEINT` 
 value is a number that orders like the string (by code point, which is also UTF-8 byte order and Python's
 `str` order), as far as 128 bits allow:
 
-- each of the first 19 characters is one base-98 digit: printable ASCII (space to `~`) are digits 2..96 in
-  ASCII order; 98¹⁹ < 2¹²⁷, so the rank fits a signed LARGEINT;
+- each of the first 19 characters is one base-100 digit: printable ASCII (space to `~`) are digits 2..96 in
+  ASCII order; 100¹⁹ = 10³⁸ < 2¹²⁷, so the rank fits a signed LARGEINT;
 - a shorter string is padded with 0, below every character, so `"abc"` ranks below `"abcd"`;
 - the first control character (digit 1) or non-ASCII character (digit 97) ends the rank: what follows it
   cannot be ranked without breaking the order, so it is not ranked at all.
@@ -24,22 +24,27 @@ non-null one (be `NullableColumn::compare_at`), the same rule the buffer applies
 
 from __future__ import annotations
 
-RANK_BASE = 98
+RANK_BASE = 100
 RANK_CHARACTERS = 19
-_PAD, _CONTROL, _NON_ASCII = 0, 1, 97
-_DIGITS = bytes(
-    _CONTROL if byte < 0x20 else _NON_ASCII if byte > 0x7E else byte - 0x20 + 2 for byte in range(256)
-)
-_POWERS = [RANK_BASE ** (RANK_CHARACTERS - 1 - i) for i in range(RANK_CHARACTERS)]
 RANK_TYPE = "LARGEINT"
+_CONTROL, _NON_ASCII = 1, 97
+
+
+def _digit(byte: int) -> int:
+    return _CONTROL if byte < 0x20 else _NON_ASCII if byte > 0x7E else byte - 0x20 + 2
+
+
+# Each byte -> the byte whose hex spelling is its digit in decimal (digit 42 -> 0x42), so that `.hex()` spells
+# the whole rank in decimal and `int()` reads it at C speed (about 3x faster than a loop over the characters).
+_DECIMAL_HEX = bytes((_digit(byte) // 10) * 16 + _digit(byte) % 10 for byte in range(256))
+_STOPS = (bytes([_CONTROL]), bytes([(_NON_ASCII // 10) * 16 + _NON_ASCII % 10]))
 
 
 def string_rank(text: str) -> int:
     """The rank of `text`: monotone in string order, exact on the first 19 printable ASCII characters."""
-    digits = text[:RANK_CHARACTERS].encode("utf-8", "surrogatepass")[:RANK_CHARACTERS].translate(_DIGITS)
-    rank = 0
-    for power, digit in zip(_POWERS, digits, strict=False):
-        rank += digit * power
-        if digit == _CONTROL or digit == _NON_ASCII:
-            break
-    return rank
+    digits = text[:RANK_CHARACTERS].encode("utf-8", "surrogatepass")[:RANK_CHARACTERS].translate(_DECIMAL_HEX)
+    for stop in _STOPS:  # cut after the first control character, then after the first non-ASCII byte
+        at = digits.find(stop)
+        if at >= 0:
+            digits = digits[: at + 1]
+    return int(digits.hex().ljust(2 * RANK_CHARACTERS, "0"))
