@@ -36,8 +36,6 @@ from starrocks_emulator.storage.catalog import (
 from starrocks_emulator.storage.fe_config import (
     ALTER_SCHEDULER_INTERVAL_MS,
     DEFAULT_REPLICATION_NUM,
-    backend_id,
-    replication_of,
     table_properties,
 )
 from starrocks_emulator.storage.ledger import (
@@ -49,6 +47,7 @@ from starrocks_emulator.storage.ledger import (
 )
 from starrocks_emulator.storage.privileges_store import PrivilegeStore
 from starrocks_emulator.storage.recycle_bin import CATALOG_TRASH_EXPIRE_SECOND, RecycleBin
+from starrocks_emulator.storage.replicas import Replicas
 from starrocks_emulator.storage.schema_change import (
     FAST_SCHEMA_EVOLUTION,
     SchemaChanges,
@@ -67,7 +66,7 @@ OP_COLUMN = "__op"
 SEQ_COLUMN = "__seq"
 
 
-class Engine(SchemaChanges, RecycleBin):
+class Engine(SchemaChanges, RecycleBin, Replicas):
     """StarRocks semantics over one DuckDB connection; every DuckDB access holds `lock`."""
 
     def __init__(
@@ -84,7 +83,7 @@ class Engine(SchemaChanges, RecycleBin):
         self.data_dir = data_dir
         self.tablet_max_versions = tablet_max_versions
         self.primary_key_limit_size = PRIMARY_KEY_LIMIT_SIZE  # BE config, see table_models.check_key_size
-        # FE configs (ADMIN SHOW / SET FRONTEND CONFIG): replication.py, recycle_bin.py, alter_jobs.py
+        # FE configs (ADMIN SHOW / SET FRONTEND CONFIG, fe_config.py); the alter scheduler's round (alter_jobs.py)
         self.default_replication_num = default_replication_num
         self.catalog_trash_expire_second: float = CATALOG_TRASH_EXPIRE_SECOND
         self.alter_step_seconds = ALTER_SCHEDULER_INTERVAL_MS / 1000
@@ -354,47 +353,6 @@ class Engine(SchemaChanges, RecycleBin):
         self._ingest_seconds += seconds
 
     # ------------------------------------------------------------------ versions
-    def tablets(self, db: str, table: str) -> list[dict]:
-        """One entry per replica of every tablet (SHOW TABLET lists replicas), replicas spread over the BEs."""
-        with self.lock:
-            meta = self.table(db, table)
-            row = self.con.execute(f"SELECT count(*) FROM {qualified(db, meta.name)}").fetchone()
-            rows = int(row[0]) if row else 0
-            stats = self.ledger.table_stats().get(f"{db}.{table}", {})
-            tablets = self.ledger.tablets(db, table)
-            count = max(1, len(tablets))
-            data_size = int(stats.get("bytes", 0)) // count
-            backends = [backend_id(be.id) for be in self.topology.backends] or [backend_id(1)]
-            replicas = min(replication_of(meta, self), len(backends))
-            return [
-                {
-                    "TabletId": tablet_id,
-                    "ReplicaId": tablet_id + 1 + r,
-                    "BackendId": backends[(i + r) % len(backends)],
-                    "SchemaHash": 0,
-                    "Version": version,
-                    "VersionHash": 0,
-                    "LstSuccessVersion": version,
-                    "LstFailedVersion": -1,
-                    "LstFailedTime": None,
-                    "DataSize": data_size,
-                    "RowCount": rows // count + (1 if i < rows % count else 0),
-                    "State": "NORMAL",
-                    "VersionCount": version_count,
-                }
-                for i, (tablet_id, version, version_count) in enumerate(tablets)
-                for r in range(replicas)
-            ]
-
-    def tablet_count_by_backend(self) -> dict[int, int]:
-        """BackendId -> tablet replicas it holds (SHOW BACKENDS' TabletNum)."""
-        with self.lock:
-            counts: dict[int, int] = {}
-            for db, name in list(self._metas):
-                for tablet in self.tablets(db, name):
-                    counts[tablet["BackendId"]] = counts.get(tablet["BackendId"], 0) + 1
-            return counts
-
     def alter_job_rows(self, db: str) -> list[tuple]:
         """Rows of SHOW ALTER TABLE COLUMN FROM db (alter_jobs.TITLE_NAMES)."""
         with self.lock:
