@@ -29,6 +29,7 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
 
 from destination_starrocks.errors import ConfigError, ConnectorError, StarRocksSqlError
+from destination_starrocks.replication import check_replication
 from destination_starrocks.server_info import check_server
 from destination_starrocks.spec import StarRocksConfig, connection_specification
 from destination_starrocks.sql import SqlClient
@@ -111,6 +112,7 @@ def check_connection(config: StarRocksConfig) -> None:
             sql.ensure_database(database)
         except StarRocksSqlError as exc:
             raise _privilege_error(exc, f"create the database {database!r}") from None
+        check_replication(sql, config, probe_database=database)  # small clusters (replication.py)
         properties = ", ".join(
             f"{quote_literal(k)} = {quote_literal(v)}" for k, v in config.table_properties.items()
         )
@@ -138,7 +140,7 @@ def check_connection(config: StarRocksConfig) -> None:
                 loader.close()
         finally:
             try:
-                sql.execute(f"DROP TABLE IF EXISTS {qualified}")
+                sql.execute(f"DROP TABLE IF EXISTS {qualified} FORCE")  # not kept in the recycle bin
             except StarRocksSqlError as exc:
                 logger.warning("Could not drop the check table %s: %s", qualified, exc)
 

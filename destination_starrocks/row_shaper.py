@@ -7,7 +7,12 @@ Contract (what writer.py and tables.py call):
   Key tables. May mutate `data`. Raises `RecordError` for a null (or unloadable) primary key.
   `meta_changes` are the source's own `record.meta.changes`, kept in `_airbyte_meta.changes`.
 - `dedup_key(data)`: the primary key values (dedup streams), else None. Works before or after `shape()`.
-- `cursor_value(data)`: the cursor coerced to its column type (comparable within a stream), or None.
+  With a surrogate key (`surrogate_key` names its column, key_plan.py) it is `(the 128-bit key,)`, and
+  `shape()` writes that key into the row. A natural key that StarRocks would refuse as too long (a table
+  created before surrogate keys, `check_key_size`) raises `RecordError` naming the fix.
+- `cursor_value(data)`: the cursor coerced to its column type (comparable within a stream), or None. With
+  `cursor_rank` (a column name, cursor_rank.py) `shape()` also writes the cursor's rank into that column.
+  `shape()` reuses the key and cursor that `dedup_key()` / `cursor_value()` just computed for the same dict.
 
 Why generated code: `shape()` runs once per record and must cost about what decoding and encoding the record
 costs. The per-stream plan (which fields, which columns, which Python types need no work) is compiled once
@@ -32,8 +37,16 @@ from typing import Any
 
 import orjson
 
+from destination_starrocks.cursor_rank import string_rank
 from destination_starrocks.errors import RecordError
+from destination_starrocks.key_plan import (
+    PRIMARY_KEY_LIMIT_BYTES,
+    canonical,
+    encoded_key_bytes,
+    surrogate_key,
+)
 from destination_starrocks.type_mapping import (
+    DATETIME,
     FIELD_SIZE_LIMITATION,
     JSON,
     JSON_MAX_BYTES,
@@ -97,15 +110,29 @@ class RowShaper:
     primary_key: Sequence[tuple[str, ...]] = ()  # key paths; set only for dedup (Primary Key) tables
     cursor: tuple[str, ...] | None = None
     cursor_type: SrType | None = None
+    surrogate_key: str | None = None  # column of the table's surrogate PRIMARY KEY (key_plan.py)
+    cursor_rank: str | None = None  # column of the cursor's LARGEINT rank (cursor_rank.py)
+    check_key_size: bool = False  # a natural key with VARCHAR parts: refuse keys over StarRocks' limit
     _shape: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._shape = _compile(self)
         key_plans = {plan.path: plan for plan in self.plans if plan.key}
         self._key_plans = [key_plans[path] for path in self.primary_key if path in key_plans]
+        # Per key part: its column's coercer, then the form that makes equal keys equal (key_plan.py).
+        self._key_steps = [
+            (
+                plan,
+                coercer(plan.sr_type, plan.field_kind)[1],
+                canonical(plan.sr_type.kind) if self.surrogate_key or plan.sr_type.kind == DATETIME else None,
+            )
+            for plan in self._key_plans
+        ]
         self._cursor_coerce = None
         if self.cursor and self.cursor_type is not None:
             self._cursor_coerce = coercer(self.cursor_type)[1]
+        self._last_key: tuple[Any, Any] = (None, None)  # (data, surrogate) of the last dedup_key() call
+        self._last_cursor: tuple[Any, Any] = (None, None)  # (data, cursor) of the last cursor_value() call
+        self._shape = _compile(self)
 
     def shape(self, data: dict, emitted_at_ms: int, meta_changes: list | None = None) -> bytes:
         return self._shape(data, emitted_at_ms, meta_changes)
@@ -114,9 +141,8 @@ class RowShaper:
         if not self.primary_key:
             return None
         values = []
-        for plan in self._key_plans:
+        for plan, coerce, normal in self._key_steps:
             value = _dig(data, plan.path)
-            coerce = coercer(plan.sr_type, plan.field_kind)[1]
             if value is not None and value is not _MISSING:
                 try:
                     value = coerce(value)
@@ -124,7 +150,15 @@ class RowShaper:
                     raise _key_error(self.stream, plan.name, change) from None
             if value is None or value is _MISSING:
                 raise _key_error(self.stream, plan.name, None)
-            values.append(value)
+            values.append(value if normal is None else normal(value))
+        if self.surrogate_key:
+            key = surrogate_key(values)
+            self._last_key = (data, key)
+            return (key,)
+        if self.check_key_size:
+            size = encoded_key_bytes(values, [plan.sr_type for plan in self._key_plans])
+            if size > PRIMARY_KEY_LIMIT_BYTES:
+                raise _key_size_error(self.stream, [plan.name for plan in self._key_plans], size)
         return tuple(values)
 
     def cursor_value(self, data: dict) -> object | None:
@@ -132,11 +166,28 @@ class RowShaper:
             return None
         value = _dig(data, self.cursor)
         if value is None or value is _MISSING:
-            return None
-        try:
-            return self._cursor_coerce(value)
-        except Change:
-            return None
+            value = None
+        else:
+            try:
+                value = self._cursor_coerce(value)
+            except Change:
+                value = None
+        self._last_cursor = (data, value)
+        return value
+
+    def surrogate_of(self, data: dict) -> str:
+        """The surrogate key of a record, as the JSON text StarRocks reads into LARGEINT (beyond 64 bits)."""
+        last_data, key = self._last_key
+        if last_data is not data:
+            key = self.dedup_key(data)[0]  # type: ignore[index]
+        return str(key)
+
+    def rank_of(self, data: dict) -> str | None:
+        """The cursor's rank (cursor_rank.py), as JSON text for LARGEINT; None for a null cursor."""
+        last_data, value = self._last_cursor
+        if last_data is not data:
+            value = self.cursor_value(data)
+        return None if value is None else str(string_rank(str(value)))
 
 
 def _dig(data: Any, path: tuple[str, ...]) -> Any:
@@ -159,6 +210,18 @@ def _key_error(stream: tuple[str | None, str], field_name: str, change: Change |
     return RecordError(
         f"Stream '{where}': primary key field '{field_name}' {problem}. A deduplicated stream needs a "
         "non-null primary key in every record; fix the source or choose another primary key."
+    )
+
+
+def _key_size_error(stream: tuple[str | None, str], fields: list[str], size: int) -> RecordError:
+    namespace, name = stream
+    where = f"{namespace}.{name}" if namespace else name
+    return RecordError(
+        f"Stream '{where}': a record's primary key ({', '.join(fields)}) is {size} bytes in StarRocks' key "
+        f"encoding, over its limit of {PRIMARY_KEY_LIMIT_BYTES} (BE config primary_key_limit_size). The table "
+        "was created by an earlier version of this connector with the key itself as its PRIMARY KEY; run a "
+        "refresh of this stream (it rebuilds the table with a fixed-size surrogate key, `_airbyte_pk`), or raise "
+        "primary_key_limit_size on every BE."
     )
 
 
@@ -239,6 +302,10 @@ def _compile(shaper: RowShaper):
     lines.append("    row = data" if in_place else "    row = {}")
     if dedup:
         lines.append('    row["__op"] = 0 if get(CDC) is None else 1')
+    # Derived columns (key handling): computed from the record as it arrived, before fields are coerced.
+    for index, (column, derive) in enumerate(_derived_columns(shaper)):
+        namespace[f"D{index}"] = derive
+        lines.append(f"    row[{column!r}] = D{index}(data)")
     for index, plan in enumerate(top):
         lines += _field_code(index, plan, namespace, in_place)
     for index, plan in enumerate(nested, start=len(top)):
@@ -262,6 +329,15 @@ def _compile(shaper: RowShaper):
     code = "\n".join(lines)
     exec(compile(code, f"<shape {shaper.stream!r}>", "exec"), namespace)  # noqa: S102 - our own code
     return namespace["shape"]
+
+
+def _derived_columns(shaper: RowShaper) -> list[tuple[str, Any]]:
+    derived = []
+    if shaper.surrogate_key and shaper.primary_key:
+        derived.append((shaper.surrogate_key, shaper.surrogate_of))
+    if shaper.cursor_rank and shaper._cursor_coerce is not None:
+        derived.append((shaper.cursor_rank, shaper.rank_of))
+    return derived
 
 
 def _field_code(index: int, plan: FieldPlan, namespace: dict, in_place: bool) -> list[str]:

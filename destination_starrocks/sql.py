@@ -4,6 +4,11 @@ StarRocks speaks the MySQL wire protocol, so pymysql works unchanged. Data never
 per batch would still be a version per statement, and slow); it goes by Stream Load. Every statement here is
 autocommit. The password is handed to pymysql and to nothing else: error messages are built from the server's
 error code and text only, and the connection string is never formatted.
+
+A connection that breaks while a statement runs leaves its outcome unknown. Reading statements and idempotent
+DDL (`CREATE ... IF NOT EXISTS`, `DROP ... IF EXISTS`) are simply sent again on a new connection; a statement
+that must not run twice (`ALTER TABLE ... ADD COLUMN`, `SWAP WITH`, `RENAME`) is sent with
+`idempotent=False` and raises `OutcomeUnknown`, so its caller looks at the schema before deciding anything.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ def tls_context(config: StarRocksConfig) -> ssl.SSLContext | None:
     if config.ssl_ca_certificate.strip():
         context.load_verify_locations(cadata=config.ssl_ca_certificate)
     return context
+
+
+class OutcomeUnknown(StarRocksSqlError):
+    """The connection broke while a non-idempotent statement ran: it may or may not have been applied."""
 
 
 class SqlClient:
@@ -72,28 +81,49 @@ class SqlClient:
             raise _connect_error(config, exc) from None
         return self._conn
 
-    def execute(self, sql: str, args: Sequence[Any] | None = None) -> int:
-        """Run one statement; returns the affected row count."""
-        return self._run(sql, args, fetch=False)  # type: ignore[return-value]
+    def execute(self, sql: str, args: Sequence[Any] | None = None, idempotent: bool = True) -> int:
+        """Run one statement; returns the affected row count. See the module docstring for `idempotent`."""
+        return self._run(sql, args, fetch=False, idempotent=idempotent)  # type: ignore[return-value]
 
     def query(self, sql: str, args: Sequence[Any] | None = None) -> list[tuple]:
         """Run one statement and return all its rows."""
         return self._run(sql, args, fetch=True)  # type: ignore[return-value]
 
-    def _run(self, sql: str, args: Sequence[Any] | None, fetch: bool) -> int | list[tuple]:
+    def query_named(self, sql: str, args: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Run one statement; each row as {column name: value} (SHOW statements whose columns vary by version)."""
+        return self._run(sql, args, fetch=True, named=True)  # type: ignore[return-value]
+
+    def _run(
+        self,
+        sql: str,
+        args: Sequence[Any] | None,
+        fetch: bool,
+        idempotent: bool = True,
+        named: bool = False,
+    ) -> int | list:
         for attempt in (1, 2):
             conn = self.connect()
             try:
                 with conn.cursor() as cursor:
                     affected = cursor.execute(sql, args)
-                    return list(cursor.fetchall()) if fetch else affected
+                    if not fetch:
+                        return affected
+                    rows = list(cursor.fetchall())
+                    if named:
+                        names = [d[0] for d in cursor.description or ()]
+                        return [dict(zip(names, row, strict=False)) for row in rows]
+                    return rows
             except pymysql.err.OperationalError as exc:
                 code = exc.args[0] if exc.args else 0
-                if code in CANNOT_CONNECT and attempt == 1:
-                    # The server closed an idle connection; reconnect once and run the statement again.
+                message = str(exc.args[1] if len(exc.args) > 1 else exc)
+                if code in CANNOT_CONNECT:
                     self.close()
-                    continue
-                raise StarRocksSqlError(code, str(exc.args[1] if len(exc.args) > 1 else exc)) from None
+                    if not idempotent:
+                        raise OutcomeUnknown(code, message) from None
+                    if attempt == 1:
+                        # The server closed an idle connection; reconnect once and run the statement again.
+                        continue
+                raise StarRocksSqlError(code, message) from None
             except pymysql.err.MySQLError as exc:
                 code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
                 raise StarRocksSqlError(code, str(exc.args[1] if len(exc.args) > 1 else exc)) from None

@@ -1,9 +1,10 @@
 """Table lifecycle per stream and sync mode: database, table model, schema evolution, staging + SWAP.
 
 Contract (what write_command.py and writer.py call):
-- `TableManager(sql, config).prepare(configured_stream) -> LoadTarget`, once per stream, in catalog order,
-  before any load: creates the database and the table (or the staging table), evolves an existing table's
-  schema, and builds the stream's RowShaper from the columns the table really has.
+- `TableManager(sql, config, streams)` with the configured catalog's streams (names are resolved over the
+  whole catalog, so a stream's table does not depend on catalog order); `prepare(configured_stream) ->
+  LoadTarget`, once per stream, before any load: creates the database and the table (or the staging table),
+  evolves an existing table's schema, and builds the stream's RowShaper from the columns the table really has.
 - `finish(target, complete)`: at the end of a stream. For an overwrite or truncate refresh, `complete=True`
   swaps the staging table in (`ALTER TABLE final SWAP WITH staging`, then drops the old one; a first sync
   renames staging instead). `complete=False` leaves both tables alone: the final table is untouched, and the
@@ -12,66 +13,64 @@ Contract (what write_command.py and writer.py call):
   same generation reuses the staging table; a later generation starts it afresh.
 
 Table models (https://docs.starrocks.io/docs/table_design/table_types/): append and overwrite streams get a
-Duplicate Key table, `append_dedup` a Primary Key table keyed on the stream's primary key (NOT NULL columns
-first; a nested key path gets a column of its own) and distributed by it. Rows of a Primary Key table carry
-`__op` (listed in the Stream Load `columns` header: 0 upsert, 1 delete for `_ab_cdc_deleted_at`), and
-`merge_condition` on the cursor column keeps a stored row whose cursor is larger (ties: the later load
-wins) — "Conditional updates", docs/en/loading/Load_to_Primary_Key_tables.md. Deletes ignore it (same page).
+Duplicate Key table, `append_dedup` a Primary Key table distributed by its key: the stream's primary key
+itself when StarRocks can hold it as one (integer, boolean, date and date-time fields), else a surrogate
+`_airbyte_pk` hashed from it, with the key fields kept as NOT NULL columns (key_plan.py). Rows of a Primary Key
+table carry `__op` in their JSON (0 upsert, 1 delete for `_ab_cdc_deleted_at`): without a `columns` header
+StarRocks reads `__op` from each JSON object (fe `Load.initColumns`), and the header, which would list every
+column, could outgrow the FE's 32 KiB header limit on wide tables. `merge_condition` keeps a stored row whose
+condition is larger ("Conditional updates", docs/en/loading/Load_to_Primary_Key_tables.md; equal values: the
+later load wins; deletes ignore it): the cursor column when StarRocks can compare it, the cursor's rank column
+for a string cursor (cursor_rank.py), none otherwise (the later load wins).
 
 A truncate happens for `overwrite`, and for refreshes where `minimum_generation_id == generation_id > 0`
 (Airbyte's rule: an append stream of generation N with minimum 0 keeps older generations' rows).
 
-Schema changes are asynchronous in StarRocks (ALTER TABLE page: "Operations on ... column ... are
-asynchronous"; one schema change per table at a time), so each ALTER is followed by polling `DESC` until the
-change is visible.
+Schema changes follow StarRocks' job (schema_change.py). Tables the connector drops (stale staging, replaced
+tables) are dropped with FORCE: a plain DROP keeps the data in the recycle bin for a day
+(`catalog_trash_expire_second`), so every overwrite would keep a full copy of the old table on disk.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from destination_starrocks.errors import ConfigError, StarRocksSqlError, TransientError
+from destination_starrocks.key_plan import key_columns_from_comment
 from destination_starrocks.naming import (
-    AIRBYTE_COLUMNS,
-    column_name,
-    column_names,
-    database_name,
+    SURROGATE_KEY_COLUMN,
     quote_identifier,
     quote_literal,
-    short_hash,
     staging_table_name,
-    table_name,
 )
-from destination_starrocks.row_shaper import WHOLE_RECORD, FieldPlan, RowShaper
+from destination_starrocks.replication import check_replication, replication_error
+from destination_starrocks.row_shaper import FieldPlan, RowShaper
+from destination_starrocks.schema_change import JobCancelled, SchemaChanger
+from destination_starrocks.stream_plan import (
+    GENERATION_ID,
+    RAW_ID,
+    StreamPlan,
+    merge_condition,
+    plan_stream,
+)
+from destination_starrocks.table_names import TableNames
+from destination_starrocks.table_swap import drop_owned_table, rename_table, swap_tables
 from destination_starrocks.type_mapping import (
-    COMPARABLE_KINDS,
     JSON,
+    ORDERED_KINDS,
+    STRING,
     TYPECAST_ERROR,
     ColumnDef,
     SrType,
     can_widen,
-    column_type,
     kind_type,
     parse_type,
-    schema_kind,
 )
 
 logger = logging.getLogger("airbyte")
-
-RAW_ID, EXTRACTED_AT, META, GENERATION_ID = AIRBYTE_COLUMNS
-DATA_COLUMN = "_airbyte_data"  # the whole record, for streams whose schema declares no properties
-AIRBYTE_COLUMN_DEFS = (
-    ColumnDef(RAW_ID, "VARCHAR(36)", nullable=False),
-    ColumnDef(EXTRACTED_AT, "DATETIME", nullable=False),
-    ColumnDef(META, "JSON"),
-    ColumnDef(GENERATION_ID, "BIGINT"),
-)
-SCHEMA_CHANGE_TIMEOUT_SECONDS = 600.0
-SCHEMA_CHANGE_POLL_SECONDS = (0.05, 0.2, 0.5, 1.0, 2.0)  # then every 2 s
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class LoadTarget:
     database: str
     table: str  # final table
     load_table: str  # where Stream Loads go (== table, or the staging table)
-    headers: dict[str, str]  # extra Stream Load headers: "columns" (with __op), "merge_condition"
+    headers: dict[str, str]  # extra Stream Load headers: "merge_condition" (dedup, comparable cursor)
     shaper: RowShaper
     dedup: bool  # append_dedup: Primary Key table
     staging: bool = False  # overwrite / truncate refresh: finish() swaps load_table in
@@ -89,37 +88,30 @@ class LoadTarget:
 @dataclass
 class _Existing:
     model: str  # "PRIMARY" / "DUPLICATE" / other
-    key_columns: list[str]
+    key_columns: list[str]  # the table's PRIMARY KEY columns
     columns: dict[str, tuple[str, SrType]] = field(default_factory=dict)  # lower name -> (name, type)
+    hashed_keys: list[str] | None = None  # surrogate-keyed: the key columns `_airbyte_pk` hashes
 
-
-@dataclass
-class _StreamPlan:
-    """What the catalog asks for one stream, before looking at StarRocks."""
-
-    columns: list[ColumnDef]  # in table order: keys (dedup), _airbyte_*, fields
-    field_kinds: dict[str, str]  # column -> kind the schema asks for
-    key_columns: list[str]
-    key_paths: list[tuple[str, ...]]
-    cursor_path: tuple[str, ...] | None
-    cursor_kind: str | None
+    @property
+    def logical_keys(self) -> list[str]:
+        """The stream's primary-key columns this table dedups on (behind the surrogate key, if any)."""
+        return self.hashed_keys if self.hashed_keys is not None else self.key_columns
 
 
 class TableManager:
-    def __init__(self, sql: Any, config: Any) -> None:
+    def __init__(self, sql: Any, config: Any, streams: Iterable[Any] = ()) -> None:
         self._sql = sql
         self._config = config
+        self._schema_changes = SchemaChanger(sql)
         self._databases: set[str] = set()
-        self._claimed: dict[tuple[str, str], tuple[str | None, str]] = {}  # (db, table lower) -> stream
+        self._names = TableNames(config.database, streams)
         self._finished: set[tuple[str, str]] = set()
+        self._replication_checked = False
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, stream: Any) -> LoadTarget:
-        source = stream.stream
-        key = (source.namespace or None, source.name)
-        db = database_name(source.namespace or self._config.database)
+        key, db, table = self._names.of(stream)
         self._ensure_database(db)
-        table = self._claim(db, getattr(stream, "destination_object_name", None) or source.name, key)
         mode = _value(stream.destination_sync_mode)
         primary_key = [tuple(path) for path in (stream.primary_key or []) if path]
         dedup = mode == "append_dedup" and bool(primary_key)
@@ -130,7 +122,12 @@ class TableManager:
         generation = stream.generation_id or 0
         minimum = stream.minimum_generation_id or 0
         truncate = mode == "overwrite" or (minimum == generation and generation > 0)
-        plan = _plan_stream(source.json_schema or {}, primary_key if dedup else [], stream.cursor_field)
+        plan = plan_stream(stream.stream.json_schema or {}, primary_key if dedup else [], stream.cursor_field)
+        for field_name, column in plan.renamed:
+            logger.info(
+                "Stream %s: field '%s' -> column %s (its name collides with another field's)",
+                _where(key), field_name, column,
+            )  # fmt: skip
 
         load_table = staging_table_name(table) if truncate else table
         if truncate:
@@ -142,24 +139,16 @@ class TableManager:
             if existing is None:
                 raise TransientError(f"Table {db}.{load_table} was created but cannot be described yet.")
         else:
+            if dedup:
+                plan = plan.fit_to(existing.hashed_keys)
             self._check_model(key, db, load_table, existing, dedup, plan)
             existing = self._evolve(db, load_table, existing, plan)
         shaper, headers = self._shaper(key, existing, plan, dedup, stream)
         logger.info(
             "Stream %s -> %s.%s (%s%s, loads into %s)",
-            _where(key), db, table, "Primary Key" if dedup else "Duplicate Key",
-            ", truncate" if truncate else "", load_table,
+            _where(key), db, table, _model_text(dedup, existing), ", truncate" if truncate else "", load_table,
         )  # fmt: skip
         return LoadTarget(key, db, table, load_table, headers, shaper, dedup, staging=truncate)
-
-    def _claim(self, db: str, name: str, stream: tuple[str | None, str]) -> str:
-        """Streams whose names sanitise to one table get `_<hash8>` after the first (catalog order)."""
-        table = table_name(name)
-        owner = self._claimed.get((db, table.lower()))
-        if owner is not None and owner != stream:
-            table = column_name(f"{table}_{short_hash(name)}")
-        self._claimed[(db, table.lower())] = stream
-        return table
 
     def _ensure_database(self, db: str) -> None:
         if db not in self._databases:
@@ -182,10 +171,18 @@ class TableManager:
         for row in self._sql.query(f"DESC {_qualified(db, table)}"):
             name, type_text = str(row[0]), str(row[1])
             existing.columns[name.lower()] = (name, parse_type(type_text))
+        if model == "PRIMARY" and [k.lower() for k in existing.key_columns] == [SURROGATE_KEY_COLUMN]:
+            comments = self._sql.query(
+                "SELECT COLUMN_COMMENT FROM information_schema.columns "
+                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_NAME = %s",
+                (db, table, existing.key_columns[0]),
+            )
+            hashed = key_columns_from_comment(str(comments[0][0] or "")) if comments else None
+            existing.hashed_keys = hashed if hashed is not None else []
         return existing
 
     def _reset_stale_staging(
-        self, db: str, staging: str, generation: int, dedup: bool, plan: _StreamPlan
+        self, db: str, staging: str, generation: int, dedup: bool, plan: StreamPlan
     ) -> None:
         """Keep a staging table only when it holds rows of this very generation (a retried attempt)."""
         existing = self._describe(db, staging)
@@ -198,22 +195,23 @@ class TableManager:
                 f"FROM {_qualified(db, staging)}"
             )
             keep = bool(rows) and tuple(rows[0]) == (generation, generation)
-            keep = keep and (not dedup or _same_keys(existing.key_columns, plan.key_columns))
+            keep = keep and (not dedup or _same_keys(existing.logical_keys, plan.key_columns))
         if keep:
             logger.info(
                 "Reusing staging table %s.%s of generation %s (a retried attempt)", db, staging, generation
             )
             return
-        self._sql.execute(f"DROP TABLE IF EXISTS {_qualified(db, staging)}")
+        drop_owned_table(self._sql, db, staging)
 
     # ------------------------------------------------------------------ DDL
-    def _create(self, db: str, table: str, plan: _StreamPlan, dedup: bool) -> None:
-        columns = ",\n  ".join(
-            f"{quote_identifier(c.name)} {c.type} {'NULL' if c.nullable else 'NOT NULL'}"
-            for c in plan.columns
-        )
+    def _create(self, db: str, table: str, plan: StreamPlan, dedup: bool) -> None:
+        if not self._replication_checked:  # before the sync's first CREATE TABLE, so none is half-made
+            check_replication(self._sql, self._config)
+            self._replication_checked = True
+        columns = ",\n  ".join(_column_ddl(c) for c in plan.columns)
         if dedup:
-            keys = ", ".join(quote_identifier(k) for k in plan.key_columns)
+            key_names = [SURROGATE_KEY_COLUMN] if plan.surrogate else plan.key_columns
+            keys = ", ".join(quote_identifier(k) for k in key_names)
             model, distribution = f"PRIMARY KEY({keys})", keys
         else:
             # DISTRIBUTED BY RANDOM needs 3.1+; hashing the random raw id spreads rows as evenly everywhere.
@@ -230,7 +228,10 @@ class TableManager:
                 + ", ".join(f"{quote_literal(k)} = {quote_literal(v)}" for k, v in properties.items())
                 + ")"
             )
-        self._sql.execute(statement)
+        try:
+            self._sql.execute(statement)
+        except StarRocksSqlError as exc:
+            raise replication_error(exc, self._config) or exc from None
 
     def _check_model(
         self,
@@ -239,13 +240,13 @@ class TableManager:
         table: str,
         existing: _Existing,
         dedup: bool,
-        plan: _StreamPlan,
+        plan: StreamPlan,
     ) -> None:
         is_primary = existing.model == "PRIMARY"
-        if dedup and (not is_primary or not _same_keys(existing.key_columns, plan.key_columns)):
+        if dedup and (not is_primary or not _same_keys(existing.logical_keys, plan.key_columns)):
             raise ConfigError(
                 f"Stream '{_where(stream)}' is deduplicated on ({', '.join(plan.key_columns)}), but the existing "
-                f"table {db}.{table} is a {existing.model} table keyed on ({', '.join(existing.key_columns)}). "
+                f"table {db}.{table} is a {existing.model} table keyed on ({', '.join(existing.logical_keys)}). "
                 "StarRocks cannot change a table's model or key: run a refresh of this stream (it rebuilds the "
                 "table) or drop the table."
             )
@@ -255,54 +256,57 @@ class TableManager:
                 "which would overwrite rows with equal keys. Run a refresh of this stream or drop the table."
             )
 
-    def _evolve(self, db: str, table: str, existing: _Existing, plan: _StreamPlan) -> _Existing:
-        """ADD COLUMN for new fields; MODIFY COLUMN where StarRocks widens without loss; keep the rest."""
-        added = [c for c in plan.columns if c.name.lower() not in existing.columns]
-        if added:
-            clauses = ", ".join(f"ADD COLUMN {quote_identifier(c.name)} {c.type} NULL" for c in added)
-            logger.info("Table %s.%s: adding columns %s", db, table, ", ".join(c.name for c in added))
-            self._alter_and_wait(db, table, clauses, {c.name.lower(): parse_type(c.type).text for c in added})
-            existing = self._describe(db, table) or existing
-        widened = []
-        for column in plan.columns:
-            name, old = existing.columns[column.name.lower()]
-            new = parse_type(column.type)
-            if name.lower() not in {k.lower() for k in existing.key_columns} and can_widen(old, new):
-                widened.append((name, new))
-        if widened:
-            clauses = ", ".join(f"MODIFY COLUMN {quote_identifier(n)} {t.text} NULL" for n, t in widened)
-            logger.info(
-                "Table %s.%s: widening %s", db, table, ", ".join(f"{n} to {t.text}" for n, t in widened)
-            )
-            try:
-                self._alter_and_wait(db, table, clauses, {n.lower(): t.text for n, t in widened})
-            except StarRocksSqlError as exc:  # an older StarRocks refusing a change: keep the old type
-                logger.warning("Table %s.%s: cannot widen columns (%s); values are converted", db, table, exc)
-            existing = self._describe(db, table) or existing
-        return existing
+    def _evolve(self, db: str, table: str, existing: _Existing, plan: StreamPlan) -> _Existing:
+        """ADD COLUMN for new fields; MODIFY COLUMN where StarRocks widens without loss; keep the rest.
 
-    def _alter_and_wait(self, db: str, table: str, clauses: str, expected: dict[str, str]) -> None:
-        self._sql.execute(f"ALTER TABLE {_qualified(db, table)} {clauses}")
-        deadline = time.monotonic() + SCHEMA_CHANGE_TIMEOUT_SECONDS
-        for attempt in range(1_000_000):
-            current = self._describe(db, table)
-            if current is not None and all(
-                name in current.columns and current.columns[name][1].text == text
-                for name, text in expected.items()
-            ):
-                return
-            if time.monotonic() > deadline:
-                raise TransientError(
-                    f"Schema change of {db}.{table} did not finish in {SCHEMA_CHANGE_TIMEOUT_SECONDS:.0f} s."
+        Each change is computed from the table as it is when it is sent (schema_change.py), so a change an
+        earlier attempt made, or one still running, is never sent twice.
+        """
+        current = existing
+
+        def missing() -> str:
+            nonlocal current
+            current = self._describe(db, table) or current
+            added = [c for c in plan.columns if c.name.lower() not in current.columns]
+            if added:
+                logger.info("Table %s.%s: adding columns %s", db, table, ", ".join(c.name for c in added))
+            return ", ".join(f"ADD COLUMN {_column_ddl(c, nullable=True)}" for c in added)
+
+        try:
+            self._schema_changes.apply(db, table, missing)
+        except JobCancelled as exc:
+            raise TransientError(
+                f"StarRocks cancelled adding columns to {db}.{table}: {exc.job.message or 'no reason given'}. "
+                "The next sync adds them again; if it keeps failing, see SHOW ALTER TABLE COLUMN."
+            ) from None
+        existing = self._describe(db, table) or current
+
+        def widenings() -> str:
+            nonlocal current
+            current = self._describe(db, table) or current
+            widened = _widenings(current, plan)
+            if widened:
+                logger.info(
+                    "Table %s.%s: widening %s", db, table, ", ".join(f"{n} to {t.text}" for n, t in widened)
                 )
-            time.sleep(SCHEMA_CHANGE_POLL_SECONDS[min(attempt, len(SCHEMA_CHANGE_POLL_SECONDS) - 1)])
+            return ", ".join(f"MODIFY COLUMN {quote_identifier(n)} {t.text} NULL" for n, t in widened)
+
+        try:
+            self._schema_changes.apply(db, table, widenings)
+        except JobCancelled as exc:  # data StarRocks could not convert: keep the old type
+            logger.warning(
+                "Table %s.%s: StarRocks cancelled widening columns (%s); values are converted", db, table, exc
+            )
+        except StarRocksSqlError as exc:  # an older StarRocks refusing a change: keep the old type
+            logger.warning("Table %s.%s: cannot widen columns (%s); values are converted", db, table, exc)
+        return self._describe(db, table) or existing
 
     # ------------------------------------------------------------------ shaper
     def _shaper(
         self,
         stream: tuple[str | None, str],
         existing: _Existing,
-        plan: _StreamPlan,
+        plan: StreamPlan,
         dedup: bool,
         configured: Any,
     ) -> tuple[RowShaper, dict[str, str]]:
@@ -321,8 +325,11 @@ class TableManager:
         # The cursor orders as the schema says (an integer cursor kept in an old VARCHAR column must still
         # compare as a number), so its type comes from the schema, not from the column.
         cursor_type = None
-        if plan.cursor_path and plan.cursor_kind in COMPARABLE_KINDS:
+        if plan.cursor_path and plan.cursor_kind in ORDERED_KINDS:
             cursor_type = parse_type(kind_type(plan.cursor_kind or JSON))
+        rank = existing.columns.get((plan.rank_column or "").lower())
+        surrogate = dedup and existing.hashed_keys is not None
+        key_types = [p.sr_type for p in plans if p.key]
         shaper = RowShaper(
             stream,
             plans,
@@ -331,20 +338,15 @@ class TableManager:
             primary_key=plan.key_paths if dedup else (),
             cursor=plan.cursor_path if cursor_type is not None else None,
             cursor_type=cursor_type,
+            surrogate_key=existing.key_columns[0] if surrogate else None,
+            cursor_rank=rank[0] if dedup and rank is not None else None,
+            check_key_size=dedup and not surrogate and any(t.kind == STRING for t in key_types),
         )
         headers: dict[str, str] = {}
         if dedup:
-            names = [name for name, _ in existing.columns.values()]
-            headers["columns"] = ",".join(quote_identifier(n) for n in names) + ",__op"
-            cursor_plan = next((p for p in plans if p.path == plan.cursor_path), None)
-            if (
-                cursor_plan is not None
-                and len(cursor_plan.path) == 1
-                and not cursor_plan.key
-                and cursor_plan.sr_type.kind in COMPARABLE_KINDS
-                and cursor_plan.sr_type.kind == plan.cursor_kind  # StarRocks compares the column's values
-            ):
-                headers["merge_condition"] = cursor_plan.column
+            condition = merge_condition(plans, plan, rank[0] if rank is not None else None)
+            if condition:
+                headers["merge_condition"] = condition
         return shaper, headers
 
     # ------------------------------------------------------------------ finish
@@ -359,70 +361,42 @@ class TableManager:
             )  # fmt: skip
             return
         if self._describe(db, final) is None:
-            self._sql.execute(f"ALTER TABLE {_qualified(db, staging)} RENAME {quote_identifier(final)}")
+            rename_table(self._sql, db, staging, final)
         else:
-            # Atomic exchange of the two tables (ALTER TABLE page, "Swap"); the old data then sits in staging.
-            self._sql.execute(f"ALTER TABLE {_qualified(db, final)} SWAP WITH {quote_identifier(staging)}")
-            self._sql.execute(f"DROP TABLE IF EXISTS {_qualified(db, staging)}")
+            swap_tables(self._sql, db, final, staging)
+            drop_owned_table(self._sql, db, staging)
         self._finished.add((db, final))
         logger.info("Stream %s: %s.%s replaced by the rows of this sync", _where(target.stream), db, final)
 
 
-# ---------------------------------------------------------------------- catalog -> plan
+# ---------------------------------------------------------------------- helpers
 
 
-def _plan_stream(
-    schema: dict, primary_key: list[tuple[str, ...]], cursor_field: Iterable[str] | None
-) -> _StreamPlan:
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    properties = properties if isinstance(properties, dict) else {}
-    names = column_names(properties)
-    used = {n.lower() for n in names.values()} | {c.name.lower() for c in AIRBYTE_COLUMN_DEFS}
-    key_columns: list[str] = []
-    key_defs: list[ColumnDef] = []
-    kinds: dict[str, str] = {}
-    for path in primary_key:
-        field_schema = _nested_schema(properties, path)
-        if len(path) == 1 and path[0] in names:
-            name = names[path[0]]
-        else:  # a nested key path (or a key the schema does not declare) gets a column of its own
-            name = column_name("_".join(path))
-            if name.lower() in used:
-                name = column_name(f"{name}_{short_hash(chr(0).join(path))}")
-            used.add(name.lower())
-        key_columns.append(name)
-        key_defs.append(ColumnDef(name, column_type(field_schema, key=True), nullable=False, source=path))
-        kinds[name] = schema_kind(field_schema)
-    key_lower = {k.lower() for k in key_columns}
-    field_defs = []
-    for field_name, field_schema in properties.items():
-        name = names[field_name]
-        kinds.setdefault(name, schema_kind(field_schema))
-        if name.lower() not in key_lower:
-            field_defs.append(ColumnDef(name, column_type(field_schema), source=(field_name,)))
-    if not properties:
-        # A schema without properties (`{"type": "object"}`, an empty schema): there are no typed columns to
-        # put the data in, so the whole record goes into one JSON column rather than being dropped.
-        field_defs.append(ColumnDef(DATA_COLUMN, "JSON", source=WHOLE_RECORD))
-        kinds.setdefault(DATA_COLUMN, JSON)
-    cursor = tuple(cursor_field or ()) or None
-    cursor_kind = schema_kind(_nested_schema(properties, cursor)) if cursor else None
-    return _StreamPlan(
-        [*key_defs, *AIRBYTE_COLUMN_DEFS, *field_defs],
-        kinds,
-        key_columns,
-        list(primary_key),
-        cursor,
-        cursor_kind,
-    )
+def _column_ddl(column: ColumnDef, nullable: bool | None = None) -> str:
+    null = column.nullable if nullable is None else nullable
+    comment = f" COMMENT {quote_literal(column.comment)}" if column.comment else ""
+    return f"{quote_identifier(column.name)} {column.type} {'NULL' if null else 'NOT NULL'}{comment}"
 
 
-def _nested_schema(properties: dict, path: tuple[str, ...] | None) -> Any:
-    schema: Any = {"properties": properties}
-    for part in path or ():
-        props = schema.get("properties") if isinstance(schema, dict) else None
-        schema = props.get(part, {}) if isinstance(props, dict) else {}
-    return schema
+def _widenings(existing: _Existing, plan: StreamPlan) -> list[tuple[str, SrType]]:
+    keys = {k.lower() for k in (*existing.key_columns, *plan.key_columns)}  # key fields stay NOT NULL
+    widened = []
+    for column in plan.columns:
+        if column.name.lower() not in existing.columns or not column.source:
+            continue
+        name, old = existing.columns[column.name.lower()]
+        new = parse_type(column.type)
+        if name.lower() not in keys and can_widen(old, new):
+            widened.append((name, new))
+    return widened
+
+
+def _model_text(dedup: bool, existing: _Existing) -> str:
+    if not dedup:
+        return "Duplicate Key"
+    if existing.hashed_keys is not None:
+        return f"Primary Key {SURROGATE_KEY_COLUMN} over ({', '.join(existing.hashed_keys)})"
+    return f"Primary Key ({', '.join(existing.key_columns)})"
 
 
 def _same_keys(a: list[str], b: list[str]) -> bool:

@@ -1,8 +1,8 @@
 """JSON schema -> StarRocks column types, and per-type value coercion with `_airbyte_meta` changes.
 
 Contract:
-- `column_type(schema, key=False) -> str`: the StarRocks type a field with this JSON schema gets (for a
-  primary-key column when `key`, since keys cannot be DOUBLE or JSON).
+- `column_type(schema) -> str`: the StarRocks type a field with this JSON schema gets. Primary-key fields get
+  the same type; whether they can be the table's PRIMARY KEY as they are is key_plan.py's decision.
 - `parse_type(text) -> SrType`: what an existing column's type (from `DESC`) means to the coercers.
 - `coercer(sr_type) -> (fast types, coerce)`: `coerce(value)` returns the value to load into that column or
   raises `Change` (value nulled or truncated, with an Airbyte reason); values of a fast type need no work.
@@ -53,8 +53,12 @@ INT_RANGES = {
 STRING, BIGINT, LARGEINT, DOUBLE, DECIMAL, BOOLEAN, DATE, DATETIME, TIME, JSON = (
     "STRING", "BIGINT", "LARGEINT", "DOUBLE", "DECIMAL", "BOOLEAN", "DATE", "DATETIME", "TIME", "JSON",
 )  # fmt: skip
-# Kinds whose values order the way Airbyte cursors do (usable as Stream Load `merge_condition`).
-COMPARABLE_KINDS = frozenset({BIGINT, LARGEINT, DOUBLE, DECIMAL, DATE, DATETIME, STRING})
+# Cursor kinds whose coerced values order the way Airbyte cursors do (the buffer keeps the largest per key).
+ORDERED_KINDS = frozenset({BIGINT, LARGEINT, DOUBLE, DECIMAL, DATE, DATETIME, BOOLEAN, STRING, TIME})
+# Column kinds Stream Load's `merge_condition` may name: fe `Load.checkMergeCondition` refuses CHAR, VARCHAR,
+# JSON, BINARY, VARBINARY, BITMAP, HLL, PERCENTILE ("Merge condition column has invalid type maybe
+# bitmap/hll/percentile/json/varchar!"), so string cursors are ranked instead (cursor_rank.py).
+MERGE_CONDITION_KINDS = frozenset({BIGINT, LARGEINT, DOUBLE, DECIMAL, DATE, DATETIME, BOOLEAN})
 
 NULLED, TRUNCATED = "NULLED", "TRUNCATED"
 SERIALIZATION_ERROR = "DESTINATION_SERIALIZATION_ERROR"
@@ -93,6 +97,7 @@ class ColumnDef:
     type: str
     nullable: bool = True
     source: tuple[str, ...] = ()  # path of the value in the record; () for the _airbyte_* columns
+    comment: str = ""  # COMMENT in the DDL (the connector's derived columns say what they hold)
 
     @property
     def sr_type(self) -> SrType:
@@ -117,9 +122,6 @@ _KIND_TYPE = {
     DECIMAL: f"DECIMAL({DECIMAL_PRECISION},{DECIMAL_SCALE})", BOOLEAN: "BOOLEAN", DATE: "DATE",
     DATETIME: "DATETIME", TIME: f"VARCHAR({STRING_BYTES})", JSON: "JSON",
 }  # fmt: skip
-# Key columns cannot be DOUBLE/FLOAT ("the key column cannot be of the FLOAT or DOUBLE type", System
-# limits) nor JSON (JSON page, "Limitations"): numbers become DECIMAL, JSON values their JSON text.
-_KEY_KIND = {DOUBLE: DECIMAL, JSON: STRING}
 
 
 def schema_kind(schema: Any) -> str:
@@ -158,12 +160,9 @@ def _is_null_schema(schema: Any) -> bool:
     return isinstance(schema, dict) and schema.get("type") == "null"
 
 
-def column_type(schema: Any, key: bool = False) -> str:
-    """StarRocks DDL type for a field with this JSON schema."""
-    kind = schema_kind(schema)
-    if key:
-        kind = _KEY_KIND.get(kind, kind)
-    return _KIND_TYPE[kind]
+def column_type(schema: Any, key: bool = False) -> str:  # noqa: ARG001 - `key` kept for existing callers
+    """StarRocks DDL type for a field with this JSON schema (a primary-key field's too: see key_plan.py)."""
+    return _KIND_TYPE[schema_kind(schema)]
 
 
 def kind_type(kind: str) -> str:
@@ -430,8 +429,12 @@ TYPE_TABLE: list[tuple[str, str, str]] = [
      "rounded half-even to 9 decimals; more than 29 integer digits: `NULLED`"),
     ("`boolean`", _KIND_TYPE[BOOLEAN], "`\"true\"`/`\"false\"` accepted; anything else: `NULLED`"),
     ("`object`, `array`, `oneOf`/`anyOf`/type unions, empty or unknown schema", _KIND_TYPE[JSON], "kept as is"),
-    ("primary-key field of type `number` / `object` / `array` / union", "DECIMAL(38,9) / VARCHAR(65533)",
-     "keys cannot be DOUBLE or JSON; a null key fails the sync"),
+    ("primary-key field (`append_dedup`) of type `integer`, `big_integer`, `boolean`, `date` or `date-time`",
+     "BIGINT / LARGEINT / BOOLEAN / DATE / DATETIME NOT NULL", "the table's PRIMARY KEY; a null key fails the sync"),
+    ("primary-key field of any other type (`string`, `time`, `number`, `big_number`, `object`, `array`, union)",
+     "_airbyte_pk LARGEINT NOT NULL", "the PRIMARY KEY is a 128-bit hash of the key values; the key fields keep "
+     "their usual columns (NOT NULL), numbers equal as numbers (`2013`, `2013.0`) are one key, and no key is too "
+     "long for StarRocks; a null key fails the sync"),
 ]  # fmt: skip
 
 

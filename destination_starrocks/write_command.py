@@ -129,7 +129,7 @@ def run_write(
     with SqlClient.from_config(config) as sql:
         # Before any table is created: an option the server cannot serve fails the sync here, as in check.
         server = check_server(sql, config)
-        tables = TableManager(sql, config)
+        tables = TableManager(sql, config, streams)  # names resolved over the whole catalog
         targets = [tables.prepare(configured) for configured in streams]
         if stop is not None and stop.signalled:
             raise Stopped(stop.name)

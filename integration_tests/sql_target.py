@@ -7,6 +7,8 @@ Contract: `sql_target(request)` is a context manager yielding an object with `.h
 - else the `starrocks` fixture of integration_tests/conftest.py when it exists (the emulator as a subprocess);
 - else an in-process emulator: an `Engine` in memory and the query port on a thread (`QueryPortThread`).
 `.emulator` is None against a real StarRocks; tests that need the emulator's internals skip then.
+`target_fixture` / `database_fixture` (the bodies of the modules' `sr` and `db` fixtures), `run` and
+`scratch_database` serve every test_emulator_sql_* module.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pymysql
+import pytest
 
 
 @dataclass
@@ -68,3 +71,35 @@ def sql_target(request: Any) -> Iterator[SqlTarget]:
     finally:
         port.stop()
         engine.close()
+
+
+def run(target: Any, db: str | None, *statements: str, dicts: bool = False) -> list:
+    """Execute `statements` in `db` on one connection; the rows of the last one (dicts with `dicts`)."""
+    cursor = pymysql.cursors.DictCursor if dicts else pymysql.cursors.Cursor
+    with target.connect(db, cursorclass=cursor) as conn, conn.cursor() as cur:
+        for sql in statements:
+            cur.execute(sql)
+        return list(cur.fetchall())
+
+
+@contextlib.contextmanager
+def scratch_database(target: Any, prefix: str) -> Iterator[str]:
+    """A new database for one test, dropped (FORCE) afterwards."""
+    name = unique_name(prefix)
+    run(target, None, f"CREATE DATABASE `{name}`")
+    try:
+        yield name
+    finally:
+        run(target, None, f"DROP DATABASE IF EXISTS `{name}` FORCE")
+
+
+def target_fixture(request: pytest.FixtureRequest) -> Iterator[SqlTarget]:
+    """Body of the modules' `sr` fixture: `sr = pytest.fixture(scope="module", name="sr")(target_fixture)`."""
+    with sql_target(request) as target:
+        yield target
+
+
+def database_fixture(sr: SqlTarget, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Body of the modules' `db` fixture (a scratch database per test): `db = pytest.fixture(name="db")(...)`."""
+    with scratch_database(sr, request.module.__name__.rsplit("_", 1)[-1]) as name:
+        yield name

@@ -15,13 +15,9 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from integration_tests.sql_target import SqlTarget, sql_target, unique_name
+from integration_tests.sql_target import SqlTarget, target_fixture, unique_name
 
-
-@pytest.fixture(scope="module")
-def sr(request: pytest.FixtureRequest) -> Iterator[SqlTarget]:
-    with sql_target(request) as target:
-        yield target
+sr = pytest.fixture(scope="module", name="sr")(target_fixture)
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
-from integration_tests.sql_target import SqlTarget, sql_target, unique_name
+from integration_tests.sql_target import SqlTarget, target_fixture, unique_name
+
+sr = pytest.fixture(scope="module", name="sr")(target_fixture)
 
 PK_TABLE = (
     "CREATE TABLE orders (id BIGINT NOT NULL COMMENT 'order id', customer VARCHAR(100) NOT NULL, "
@@ -18,12 +20,6 @@ PK_TABLE = (
     "doc JSON COMMENT 'raw') PRIMARY KEY(id) COMMENT 'orders table' DISTRIBUTED BY HASH(id) BUCKETS 3 "
     "PROPERTIES ('replication_num' = '1')"
 )
-
-
-@pytest.fixture(scope="module")
-def sr(request: pytest.FixtureRequest) -> Iterator[SqlTarget]:
-    with sql_target(request) as target:
-        yield target
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +129,27 @@ def test_information_schema_tables_config_names_the_model_and_keys(sr: SqlTarget
     assert row["TABLE_MODEL"] == "PRIMARY_KEYS"
     assert row["PRIMARY_KEY"] == "`id`"
     assert row["DISTRIBUTE_KEY"] == "`id`" and int(row["DISTRIBUTE_BUCKET"]) == 3
+
+
+def test_tables_config_table_id_follows_the_table_through_swap_and_rename(sr: SqlTarget) -> None:
+    # InformationSchemaDataSource.genNormalTableConfigInfo: setTable_id(table.getId())
+    name = unique_name("tblid")
+    sql = "SELECT TABLE_NAME, TABLE_ID FROM information_schema.tables_config WHERE TABLE_SCHEMA = %s"
+    with sr.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+        try:
+            for table in ("a", "b"):
+                cur.execute(
+                    f"CREATE TABLE `{name}`.{table} (id BIGINT) DUPLICATE KEY(id) PROPERTIES ('replication_num' = '1')"
+                )
+            before = {r["TABLE_NAME"]: r["TABLE_ID"] for r in dict_rows(sr, None, sql, name)}
+            assert before["a"] and before["b"] and before["a"] != before["b"]
+            cur.execute(f"ALTER TABLE `{name}`.a SWAP WITH b")
+            cur.execute(f"ALTER TABLE `{name}`.b RENAME c")
+            after = {r["TABLE_NAME"]: r["TABLE_ID"] for r in dict_rows(sr, None, sql, name)}
+            assert after == {"a": before["b"], "c": before["a"]}
+        finally:
+            cur.execute(f"DROP DATABASE `{name}` FORCE")
 
 
 def test_information_schema_loads_lists_insert_jobs(sr: SqlTarget, db: str) -> None:

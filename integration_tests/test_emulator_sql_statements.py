@@ -6,36 +6,15 @@ Runs against the emulator, or against a real StarRocks when STARROCKS_HOST is se
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pymysql
 import pytest
 
-from integration_tests.sql_target import SqlTarget, sql_target, unique_name
+from integration_tests.sql_target import SqlTarget, database_fixture, run, target_fixture, unique_name
 
-
-@pytest.fixture(scope="module")
-def sr(request: pytest.FixtureRequest) -> Iterator[SqlTarget]:
-    with sql_target(request) as target:
-        yield target
-
-
-@pytest.fixture
-def db(sr: SqlTarget) -> Iterator[str]:
-    name = unique_name("sqltest")
-    with sr.connect() as conn:
-        conn.cursor().execute(f"CREATE DATABASE `{name}`")
-    yield name
-    with sr.connect() as conn:
-        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}` FORCE")
-
-
-def run(sr: SqlTarget, db: str | None, *statements: str) -> list[tuple]:
-    with sr.connect(db) as conn, conn.cursor() as cur:
-        for sql in statements:
-            cur.execute(sql)
-        return list(cur.fetchall())
+sr = pytest.fixture(scope="module", name="sr")(target_fixture)
+db = pytest.fixture(name="db")(database_fixture)
 
 
 def version_counts(sr: SqlTarget, db: str, table: str) -> list[int]:
@@ -204,11 +183,25 @@ def test_bad_sql_answers_1064_syntax_error(sr: SqlTarget) -> None:
     assert message.startswith("Getting syntax error")
 
 
-def test_modify_column_widens_a_varchar(sr: SqlTarget, db: str) -> None:
+def wait_for_schema_change(sr: SqlTarget, db: str, table: str, timeout: float = 120) -> dict:
+    """The table's latest job in SHOW ALTER TABLE COLUMN once it is FINISHED or CANCELLED."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sr.connect(db) as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute(
+                f"SHOW ALTER TABLE COLUMN FROM `{db}` WHERE TableName = '{table}' ORDER BY CreateTime DESC LIMIT 1"
+            )
+            job = cur.fetchone()
+        if job and job["State"] in ("FINISHED", "CANCELLED"):
+            return job
+        assert time.monotonic() < deadline, f"schema change of {table} still {job}"
+        time.sleep(0.2)
+
+
+def test_modify_column_widens_a_varchar_when_its_job_finishes(sr: SqlTarget, db: str) -> None:
     run(sr, db, PK_TABLE, "INSERT INTO t (id, name) VALUES (1, 'short')")
     run(sr, db, "ALTER TABLE t MODIFY COLUMN name VARCHAR(200)")
-    if sr.emulator is None:  # a real StarRocks runs the schema change asynchronously
-        pytest.skip("schema change job is asynchronous on a real StarRocks")
+    assert wait_for_schema_change(sr, db, "t")["State"] == "FINISHED"
     assert {r[0]: r[1] for r in run(sr, db, "DESC t")}["name"].upper() == "VARCHAR(200)"
     assert run(sr, db, "SELECT name FROM t") == [("short",)]
 
@@ -247,11 +240,7 @@ def test_modify_column_allows_the_documented_widenings(
     )
     run(sr, db, f"INSERT INTO w VALUES (1, {value})")
     run(sr, db, f"ALTER TABLE w MODIFY COLUMN c {new_type}")
-    deadline = time.monotonic() + 120  # a real StarRocks runs the schema change as a background job
-    while {r[0]: r[1] for r in run(sr, db, "DESC w")}[
-        "c"
-    ].upper() != new_type and time.monotonic() < deadline:
-        time.sleep(1)
+    assert wait_for_schema_change(sr, db, "w")["State"] == "FINISHED"
     assert {r[0]: r[1] for r in run(sr, db, "DESC w")}["c"].upper() == new_type
     rows = run(sr, db, "SELECT c FROM w")
     assert str(rows[0][0]) == str(expected)

@@ -13,6 +13,7 @@ import pytest
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer
 
 from destination_starrocks.errors import ConfigError
+from destination_starrocks.naming import database_name
 from destination_starrocks.spec import StarRocksConfig
 from destination_starrocks.sql import SqlClient
 from destination_starrocks.tables import LoadTarget, TableManager
@@ -178,11 +179,12 @@ def test_dedup_table_keeps_newest_by_cursor_across_loads_and_deletes_cdc_rows(st
         cursor=["updated"],
     )
     target = manager.prepare(configured(entry))
-    assert target.dedup and target.headers["merge_condition"] == "updated"
-    assert target.headers["columns"].endswith(",__op")
+    assert target.dedup and target.headers == {"merge_condition": "updated"}  # no `columns` header
     columns = desc(starrocks, target.database, target.table)
-    assert list(columns)[:3] == ["id", "region", "doc_sku"]
-    assert [columns[c][1] for c in ("id", "region", "doc_sku")] == [False, False, False]
+    # A string key could outgrow StarRocks' 128-byte key limit: the table keys on a hash of it.
+    assert list(columns)[:4] == ["_airbyte_pk", "id", "region", "doc_sku"]
+    assert columns["_airbyte_pk"][0] == "LARGEINT"
+    assert [columns[c][1] for c in ("_airbyte_pk", "id", "region", "doc_sku")] == [False] * 4
 
     def rec(i: int, updated: int, v: str, deleted: str | None = None) -> dict:
         return {"id": i, "region": "eu", "doc": {"sku": f"s{i}"}, "updated": updated, "v": v,
@@ -292,3 +294,89 @@ def test_a_table_created_by_hand_keeps_working_and_its_narrow_columns_are_widene
     assert meta(got[1][3])["changes"] == [
         {"field": "flag", "change": "NULLED", "reason": "DESTINATION_TYPECAST_ERROR"}
     ]
+
+
+def test_number_keys_get_a_key_starrocks_accepts_and_equal_numbers_stay_one_key(starrocks, manager):
+    # Airbyte's source-file declares every integer CSV column as `number`. Before, these keys became
+    # DECIMAL(38,9) key columns, which StarRocks refuses at CREATE TABLE ("primary key column[year] type not
+    # supported").
+    properties = {k: {"type": "number"} for k in ("year", "month", "day", "hour")}
+    properties["v"] = {"type": "string"}
+    entry = stream(
+        "weather", properties, mode="append_dedup", primary_key=[["year"], ["month"], ["day"], ["hour"]]
+    )
+    target = manager.prepare(configured(entry))
+    columns = desc(starrocks, target.database, target.table)
+    assert columns["year"] == ("DOUBLE", False) and columns["_airbyte_pk"] == ("LARGEINT", False)
+    load(starrocks, target, [{"year": 2013, "month": 1, "day": 1, "hour": 0, "v": "int"}])
+    load(starrocks, target, [{"year": 2013.0, "month": 1.0, "day": 1e0, "hour": 0.0, "v": "float"}])
+    load(starrocks, target, [{"year": "2.013e3", "month": "1", "day": 1, "hour": 0, "v": "text"},
+                             {"year": 2013, "month": 1, "day": 1, "hour": 1, "v": "next hour"}])  # fmt: skip
+    rows = query(starrocks, f"SELECT `year`, `hour`, `v` FROM `{target.database}`.`weather` ORDER BY `hour`")
+    assert rows == [(2013.0, 0.0, "text"), (2013.0, 1.0, "next hour")]
+
+
+def test_a_key_longer_than_128_bytes_lands_and_still_dedups(starrocks, manager):
+    # Before: a 300-byte VARCHAR key failed every load ("primary key size exceed the limit."), for good.
+    properties = {"url": {"type": "string"}, "region": {"type": "string"}, "v": {"type": "integer"}}
+    entry = stream("pages", properties, mode="append_dedup", primary_key=[["url"], ["region"]], cursor=["v"])
+    target = manager.prepare(configured(entry))
+    long_url = "https://example.com/" + "p" * 280
+    load(
+        starrocks,
+        target,
+        [{"url": long_url, "region": "eu", "v": 1}, {"url": "short", "region": "eu", "v": 1}],
+    )
+    load(
+        starrocks,
+        target,
+        [{"url": long_url, "region": "eu", "v": 2}, {"url": long_url, "region": "us", "v": 1}],
+    )
+    rows = query(
+        starrocks, f"SELECT `url`, `region`, `v` FROM `{target.database}`.`pages` ORDER BY `url`, `region`"
+    )
+    assert rows == [(long_url, "eu", 2), (long_url, "us", 1), ("short", "eu", 1)]
+
+
+def test_a_plain_string_cursor_keeps_the_newest_across_loads(starrocks, manager):
+    # Before: merge_condition named the VARCHAR cursor, and StarRocks refuses every such load ("Merge condition
+    # column has invalid type maybe bitmap/hll/percentile/json/varchar!").
+    properties = {"id": {"type": "integer"}, "updated": {"type": "string"}, "v": {"type": "string"}}
+    entry = stream("events", properties, mode="append_dedup", primary_key=[["id"]], cursor=["updated"])
+    target = manager.prepare(configured(entry))
+    load(starrocks, target, [{"id": 1, "updated": "2024-01-05T10:00:00Z", "v": "newest"},
+                             {"id": 2, "updated": "2024-01-01T00:00:00Z", "v": "two"}])  # fmt: skip
+    # An older version of 1 arrives in a later load (a replay): the stored row keeps winning.
+    load(starrocks, target, [{"id": 1, "updated": "2024-01-05T09:59:59Z", "v": "older"},
+                             {"id": 2, "updated": "2024-01-02T00:00:00Z", "v": "two, newer"},
+                             {"id": 3, "updated": None, "v": "no cursor"}])  # fmt: skip
+    # A record with a null cursor never replaces one with a cursor (StarRocks' rule for merge_condition).
+    load(starrocks, target, [{"id": 2, "updated": None, "v": "null cursor"}])
+    rows = query(starrocks, f"SELECT `id`, `v` FROM `{target.database}`.`events` ORDER BY `id`")
+    assert rows == [(1, "newest"), (2, "two, newer"), (3, "no cursor")]
+    assert target.headers == {"merge_condition": "_airbyte_rank_updated"}
+
+
+def test_names_starrocks_would_refuse_become_valid_and_never_collide(starrocks, manager, fresh_database):
+    namespaces = ["_", "__x", "--sales", "данные"]
+    try:
+        for namespace in namespaces:
+            target = manager.prepare(configured(stream("t", namespace=namespace)))
+            load(starrocks, target, [{"id": 1, "name": namespace}])
+            assert query(starrocks, f"SELECT `name` FROM `{target.database}`.`t`") == [(namespace,)]
+        fields = {f: {"type": "string"} for f in ("spøcial", "søn", "sn", "__op", "__row", "___count___",
+                                                  "__starrocks_shadow_x", "cafe\u0301", "caf\u00e9")}  # fmt: skip
+        target = manager.prepare(configured(stream("odd names", fields)))
+        load(starrocks, target, [{f: f for f in fields}])
+        columns = desc(starrocks, target.database, target.table)
+        assert {"sp_cial", "s_n", "sn"} <= set(columns) and "spcial" not in columns
+        assert not {"__op", "__row", "___count___"} & {c.lower() for c in columns}
+        assert not any(c.startswith("__starrocks_shadow_") for c in columns)
+        # `é` written two ways is one field name in JSON only if the source sends it twice; both land apart.
+        select = ", ".join(f"`{c}`" for c in ("sp_cial", "s_n", "sn"))
+        assert query(starrocks, f"SELECT {select} FROM `{target.database}`.`{target.table}`") == [
+            ("spøcial", "søn", "sn")
+        ]
+    finally:
+        for namespace in namespaces:
+            query(starrocks, f"DROP DATABASE IF EXISTS `{database_name(namespace)}` FORCE")

@@ -55,6 +55,7 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root-password", default=None, help=f"default: ${ROOT_PASSWORD_ENV} or empty")
     parser.add_argument("--tablet-max-versions", type=int, default=1000)
     parser.add_argument("--compaction-interval-seconds", type=float, default=None)
+    parser.add_argument("--default-replication-num", type=int, default=1, help="1 as allin1, 3 as self-built")
     parser.add_argument("--tls-cert", default=None)
     parser.add_argument("--tls-key", default=None)
     parser.add_argument("--log-level", default="INFO")
@@ -96,6 +97,7 @@ def serve(argv: list[str]) -> int:
         root_password=password,
         tablet_max_versions=args.tablet_max_versions,
         compaction_interval_seconds=args.compaction_interval_seconds,
+        default_replication_num=args.default_replication_num,
     )
     server = EmulatorServer(
         engine,

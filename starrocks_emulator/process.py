@@ -83,6 +83,7 @@ class EmulatorProcess:
         backends: int = 1,
         starrocks_version: str | None = None,
         run_mode: str | None = None,
+        default_replication_num: int | None = None,
     ) -> None:
         self.frontend_count, self.backend_count = frontends, backends
         self.starrocks_version, self.run_mode = starrocks_version, run_mode
@@ -96,6 +97,7 @@ class EmulatorProcess:
         self.host = host
         self.query_port = self.http_port = self.be_http_port = 0
         self.log_path = log_path
+        self.default_replication_num = default_replication_num  # --default-replication-num (fe_config.py)
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
 
@@ -153,6 +155,8 @@ class EmulatorProcess:
             command += ["--compaction-interval-seconds", str(self.compaction_interval_seconds)]
         if self.tls_cert and self.tls_key:
             command += ["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
+        if self.default_replication_num is not None:
+            command += ["--default-replication-num", str(self.default_replication_num)]
         return command
 
     def start(self) -> EmulatorProcess:

@@ -15,6 +15,7 @@ from destination_starrocks.naming import (
     column_names,
     database_name,
     quote_identifier,
+    resolve_names,
     staging_table_name,
     table_name,
     table_names,
@@ -120,3 +121,70 @@ def test_quoted_identifier_round_trips(name):
     quoted = quote_identifier(name)
     assert quoted[0] == quoted[-1] == "`"
     assert quoted[1:-1].replace("``", "`") == name
+
+
+# --- StarRocks' rules (issue 12) and Airbyte's character rule (issue 13) -----------------------------------
+
+DB_NAME_REGEX = re.compile(r"^[a-zA-Z]\w{0,255}$|^_[a-zA-Z0-9]\w{0,254}$", re.ASCII)  # fe FeNameFormat
+
+
+def test_database_names_match_starrocks_db_name_regex():
+    # Each of these was refused by StarRocks at CREATE DATABASE before (`_`, `__x`, `__sales`, `______`).
+    for namespace in ("_", "__x", "--sales", "данные", "日本", "_1", "9lives", "a" * 300, "_" * 300, "é"):
+        name = database_name(namespace)
+        assert DB_NAME_REGEX.match(name), (namespace, name)
+    assert database_name("__x") == "db__x" and database_name("--sales") == "db__sales"
+    assert database_name("_") == "db_"
+    assert database_name("данные") != database_name("модели")  # all-Cyrillic names stay apart
+
+
+def test_names_that_were_valid_stay_exactly_as_they_were():
+    for name in ("airbyte", "_airbyte", "Sales_2024", "a" * 256, "_x1"):
+        assert database_name(name) == name
+    for name in ("users", "__x", "_", "Users_2024", "a" * 1000):
+        assert table_name(name) == name and column_names([name])[name] == name
+
+
+def test_every_character_outside_the_rules_becomes_an_underscore_after_normalisation():
+    assert table_name("spøcial") == "sp_cial"  # before: "spcial"
+    assert column_names(["søn", "sn"]) == {"søn": "s_n", "sn": "sn"}  # before: both "sn"
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    assert table_name(composed) == table_name(decomposed) == "cafe"
+    assert column_names([composed])[composed] == column_names([decomposed])[decomposed] == "cafe"
+    assert table_name("ﬁle Ａ") == "file_A"  # compatibility forms fold (NFKD)
+
+
+def test_names_left_without_a_letter_or_digit_get_a_hash_so_they_never_meet():
+    assert table_name("日本") != table_name("中文")
+    assert table_name("日本").startswith("__") and len(table_name("日本")) == 2 + 1 + 8
+
+
+def test_reserved_column_names_are_never_created():
+    fields = ["__op", "__OP", "__row", "___count___", "__starrocks_shadow_x", "__generated_partition_column_y",
+              "_airbyte_pk", "_airbyte_rank_updated", "_airbyte_meta"]  # fmt: skip
+    names = column_names(fields)
+    reserved = {"__op", "__row", "___count___", "_airbyte_pk", "_airbyte_meta"}
+    prefixes = ("__starrocks_shadow_", "__generated_partition_column_", "_airbyte_rank_")
+    for field, column in names.items():
+        assert column.lower() not in reserved and not column.lower().startswith(prefixes), (field, column)
+    assert len({c.lower() for c in names.values()}) == len(fields)
+
+
+def test_colliding_stream_names_resolve_the_same_whatever_the_catalog_order():
+    items = [(("a", "x-y"), "x-y"), ((None, "x y"), "x y"), (("b", "x_y"), "x_y"), (("c", "x_y"), "x_y")]
+    first = resolve_names(items, table_name, FINAL_TABLE_NAME_MAX)
+    assert resolve_names(list(reversed(items)), table_name, FINAL_TABLE_NAME_MAX) == first
+    assert len({n.lower() for n in first.values()}) == len(items)
+    # The name that needed no change keeps it; of two equal names, the smaller stream id.
+    assert first[("b", "x_y")] == "x_y"
+
+
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_two_different_names_never_land_in_one_column(a, b):
+    names = column_names([a, b])
+    assert (names[a].lower() == names[b].lower()) is (a == b)
+
+
+@given(st.text(max_size=60))
+def test_every_database_name_is_valid(namespace):
+    assert DB_NAME_REGEX.match(database_name(namespace))

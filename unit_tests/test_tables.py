@@ -9,7 +9,7 @@ import orjson
 import pytest
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer
 
-from destination_starrocks.errors import ConfigError, StarRocksSqlError
+from destination_starrocks.errors import ConfigError, StarRocksSqlError, TransientError
 from destination_starrocks.tables import TableManager
 
 IDENT = r"`((?:[^`]|``)*)`"
@@ -22,26 +22,41 @@ def unquote(text: str) -> str:
 class FakeStarRocks:
     """Understands exactly the statements TableManager sends; records them all."""
 
-    def __init__(self, refuse_modify: bool = False) -> None:
+    def __init__(self, refuse_modify: bool = False, backends: int = 3, default_replication: int = 3) -> None:
         self.statements: list[str] = []
         self.tables: dict[tuple[str, str], dict] = {}
         self.refuse_modify = refuse_modify
+        self.backends = backends
+        self.default_replication = default_replication
+        self.next_id = 100
+        self.jobs: list[dict] = []  # SHOW ALTER TABLE COLUMN rows
+        self.on_alter = None  # called with the statement before an ALTER is applied; may raise
 
     def add_table(
-        self, db: str, table: str, model: str, columns: list[tuple[str, str]], keys=(), gens=(None, None)
+        self,
+        db: str,
+        table: str,
+        model: str,
+        columns: list[tuple[str, str]],
+        keys=(),
+        gens=(None, None),
+        comments=None,
     ):  # noqa: ANN001
+        self.next_id += 1
         self.tables[(db, table)] = {
             "model": model,
             "keys": list(keys),
             "columns": list(columns),
             "gens": gens,
+            "comments": dict(comments or {}),
+            "id": self.next_id,
         }
 
     def ensure_database(self, database: str) -> bool:
         self.statements.append(f"CREATE DATABASE IF NOT EXISTS `{database}`")
         return True
 
-    def execute(self, sql: str, args=None) -> int:  # noqa: ANN001
+    def execute(self, sql: str, args=None, idempotent: bool = True) -> int:  # noqa: ANN001
         self.statements.append(sql)
         if m := re.match(
             rf"CREATE TABLE IF NOT EXISTS {IDENT}\.{IDENT} \((.*)\) ENGINE=OLAP\n(\w+) KEY\((.*?)\)",
@@ -49,12 +64,23 @@ class FakeStarRocks:
             re.S,
         ):
             db, table, body, model, keys = m.groups()
-            columns = re.findall(rf"^\s*{IDENT} (\S+) (?:NOT )?NULL", body, re.M)
+            columns = re.findall(
+                rf"^\s*{IDENT} (\S+) (?:NOT )?NULL(?: COMMENT \"((?:[^\"\\\\]|\\\\.)*)\")?", body, re.M
+            )
             key_names = [unquote(k) for k in re.findall(IDENT, keys)]
             self.add_table(
-                unquote(db), unquote(table), model, [(unquote(n), t) for n, t in columns], key_names
+                unquote(db),
+                unquote(table),
+                model,
+                [(unquote(n), t) for n, t, _ in columns],
+                key_names,
+                comments={unquote(n): c for n, _, c in columns if c},
             )
         elif m := re.match(rf"ALTER TABLE {IDENT}\.{IDENT} (ADD|MODIFY) COLUMN", sql):
+            if self.on_alter is not None:
+                self.on_alter(sql)
+                if self.jobs and self.jobs[-1]["State"] == "CANCELLED":
+                    return 0  # StarRocks keeps the old schema
             table = self.tables[(unquote(m.group(1)), unquote(m.group(2)))]
             if m.group(3) == "MODIFY" and self.refuse_modify:
                 raise StarRocksSqlError(1064, "unsupported")
@@ -70,23 +96,44 @@ class FakeStarRocks:
         elif m := re.match(rf"ALTER TABLE {IDENT}\.{IDENT} RENAME {IDENT}", sql):
             db, a, b = (unquote(g) for g in m.groups())
             self.tables[(db, b)] = self.tables.pop((db, a))
-        elif m := re.match(rf"DROP TABLE IF EXISTS {IDENT}\.{IDENT}", sql):
+        elif m := re.match(rf"DROP TABLE IF EXISTS {IDENT}\.{IDENT} FORCE\Z", sql):
             self.tables.pop((unquote(m.group(1)), unquote(m.group(2))), None)
+        else:
+            raise AssertionError(f"unexpected statement {sql}")
         return 0
 
     def query(self, sql: str, args=None) -> list[tuple]:  # noqa: ANN001
         self.statements.append(sql)
+        if "information_schema.tables_config" in sql and "TABLE_ID" in sql:
+            db, *names = args
+            return [(n, self.tables[(db, n)]["id"]) for n in names if (db, n) in self.tables]
         if "information_schema.tables_config" in sql:
             table = self.tables.get(tuple(args))
             if table is None:
                 return []
             model = {"PRIMARY": "PRIMARY_KEYS", "DUPLICATE": "DUP_KEYS"}[table["model"]]
             return [(model, ", ".join(f"`{k}`" for k in table["keys"]))]
+        if "information_schema.columns" in sql:
+            db, name, column = args
+            comment = self.tables[(db, name)]["comments"].get(column)
+            return [(comment or "",)]
         if m := re.match(rf"DESC {IDENT}\.{IDENT}", sql):
             table = self.tables[(unquote(m.group(1)), unquote(m.group(2)))]
             return [(n, t.lower(), "YES", "false", None, "") for n, t in table["columns"]]
         if m := re.match(rf"SELECT MIN.*FROM {IDENT}\.{IDENT}", sql):
             return [self.tables[(unquote(m.group(1)), unquote(m.group(2)))]["gens"]]
+        raise AssertionError(f"unexpected query {sql}")
+
+    def query_named(self, sql: str, args=None) -> list[dict]:  # noqa: ANN001
+        self.statements.append(sql)
+        if sql == "ADMIN SHOW FRONTEND CONFIG LIKE 'run_mode'":
+            return [{"Key": "run_mode", "Value": "shared_nothing"}]
+        if sql == "ADMIN SHOW FRONTEND CONFIG LIKE 'default_replication_num'":
+            return [{"Key": "default_replication_num", "Value": str(self.default_replication)}]
+        if sql == "SHOW BACKENDS":
+            return [{"Alive": "true", "SystemDecommissioned": "false"} for _ in range(self.backends)]
+        if sql.startswith("SHOW ALTER TABLE COLUMN FROM"):
+            return [job for job in self.jobs if job["TableName"] == args[0]]
         raise AssertionError(f"unexpected query {sql}")
 
 
@@ -137,22 +184,85 @@ def test_append_stream_gets_a_duplicate_key_table_with_airbyte_columns_first():
     assert fake.statements[0] == "CREATE DATABASE IF NOT EXISTS `airbyte`"
 
 
-def test_dedup_stream_gets_primary_key_table_keys_first_not_null_and_distributed_by_key():
+def test_dedup_stream_with_fixed_width_keys_keys_on_them_first_not_null_and_distributed_by_them():
     fake = FakeStarRocks()
     stream = configured(
-        properties={"id": {"type": "integer"}, "n": {"type": "number"}, "doc": {"type": "object"}, "ts": {"type": "integer"}},
-        mode="append_dedup", pk=[["id"], ["n"], ["doc", "sku"]], cursor=["ts"],
+        properties={"id": {"type": "integer"}, "day": {"type": "string", "format": "date"},
+                    "doc": {"type": "object", "properties": {"n": {"type": "integer"}}}, "ts": {"type": "integer"}},
+        mode="append_dedup", pk=[["id"], ["day"], ["doc", "n"]], cursor=["ts"],
     )  # fmt: skip
     target = manager(fake, table_buckets=8).prepare(stream)
     create = next(s for s in fake.statements if s.startswith("CREATE TABLE"))
-    assert "PRIMARY KEY(`id`, `n`, `doc_sku`)" in create
-    assert "DISTRIBUTED BY HASH(`id`, `n`, `doc_sku`) BUCKETS 8" in create
-    assert "`id` BIGINT NOT NULL" in create and "`n` DECIMAL(38,9) NOT NULL" in create
-    assert "`doc_sku` VARCHAR(65533) NOT NULL" in create
-    assert create.index("`doc_sku`") < create.index("`_airbyte_raw_id`")
-    assert target.dedup and target.headers["merge_condition"] == "ts"
-    assert target.headers["columns"].startswith("`id`,`n`,`doc_sku`,`_airbyte_raw_id`")
-    assert target.headers["columns"].endswith(",__op")
+    assert "PRIMARY KEY(`id`, `day`, `doc_n`)" in create
+    assert "DISTRIBUTED BY HASH(`id`, `day`, `doc_n`) BUCKETS 8" in create
+    assert (
+        "`id` BIGINT NOT NULL" in create
+        and "`day` DATE NOT NULL" in create
+        and "`doc_n` BIGINT NOT NULL" in create
+    )
+    assert create.index("`doc_n`") < create.index("`_airbyte_raw_id`")
+    assert "_airbyte_pk" not in create
+    assert target.dedup and target.headers == {"merge_condition": "ts"}
+
+
+def test_keys_starrocks_cannot_hold_get_a_surrogate_key_and_keep_their_columns_typed():
+    fake = FakeStarRocks()
+    stream = configured(
+        properties={"year": {"type": "number"}, "name": {"type": "string"}, "doc": {"type": "object"},
+                    "big": {"type": "number", "airbyte_type": "big_number"}, "ts": {"type": "integer"}},
+        mode="append_dedup", pk=[["year"], ["name"], ["doc"], ["big"]], cursor=["ts"],
+    )  # fmt: skip
+    target = manager(fake).prepare(stream)
+    create = next(s for s in fake.statements if s.startswith("CREATE TABLE"))
+    # StarRocks refuses DOUBLE, DECIMAL and JSON key columns (KeysDesc), and a VARCHAR key may outgrow 128 bytes.
+    assert "PRIMARY KEY(`_airbyte_pk`)\nDISTRIBUTED BY HASH(`_airbyte_pk`)" in create
+    assert create.startswith(
+        "CREATE TABLE IF NOT EXISTS `airbyte`.`s` (\n  `_airbyte_pk` LARGEINT NOT NULL COMMENT"
+    )
+    for column in ("`year` DOUBLE NOT NULL", "`name` VARCHAR(65533) NOT NULL", "`doc` JSON NOT NULL",
+                   "`big` DECIMAL(38,9) NOT NULL"):  # fmt: skip
+        assert column in create
+    assert fake.tables[("airbyte", "s")]["comments"]["_airbyte_pk"].endswith("(year, name, doc, big)")
+    assert target.headers == {"merge_condition": "ts"}
+    row = orjson.loads(
+        target.shaper.shape({"year": 2013, "name": "x", "doc": {"a": 1}, "big": 1, "ts": 1}, 0)
+    )
+    assert row["year"] == 2013 and row["doc"] == {"a": 1} and isinstance(row["_airbyte_pk"], str)
+    # Numbers equal as numbers are one key, in the buffer and in StarRocks.
+    same = [
+        {"year": y, "name": "x", "doc": {"a": 1}, "big": b, "ts": 1}
+        for y, b in ((2013, "1"), (2013.0, 1.0), ("2.013e3", 1))
+    ]
+    keys = {target.shaper.dedup_key(dict(r)) for r in same}
+    assert len(keys) == 1
+    assert {orjson.loads(target.shaper.shape(dict(r), 0))["_airbyte_pk"] for r in same} == {
+        str(keys.pop()[0])
+    }
+
+
+def test_a_table_created_before_surrogate_keys_keeps_its_natural_key_and_refuses_keys_over_128_bytes():
+    fake = FakeStarRocks()
+    airbyte = [("_airbyte_raw_id", "VARCHAR(36)"), ("_airbyte_extracted_at", "DATETIME"), ("_airbyte_meta", "JSON"),
+               ("_airbyte_generation_id", "BIGINT")]  # fmt: skip
+    fake.add_table("airbyte", "s", "PRIMARY", [("url", "VARCHAR(65533)"), *airbyte], keys=["url"])
+    stream = configured(properties={"url": {"type": "string"}}, mode="append_dedup", pk=[["url"]])
+    target = manager(fake).prepare(stream)
+    assert not any(s.startswith(("CREATE TABLE", "ALTER TABLE")) for s in fake.statements)
+    assert target.shaper.dedup_key({"url": "u" * 128}) == ("u" * 128,)
+    assert "_airbyte_pk" not in orjson.loads(target.shaper.shape({"url": "x"}, 0))
+    with pytest.raises(ConfigError, match=r"129 bytes.*limit of 128.*refresh"):
+        target.shaper.dedup_key({"url": "u" * 129})
+
+
+def test_a_changed_key_behind_a_surrogate_key_is_refused_like_any_key_change():
+    fake = FakeStarRocks()
+    properties = {"a": {"type": "string"}, "b": {"type": "string"}}
+    manager(fake).prepare(configured(properties=properties, mode="append_dedup", pk=[["a"]]))
+    with pytest.raises(ConfigError, match=r"keyed on \(a\)"):
+        manager(fake).prepare(configured(properties=properties, mode="append_dedup", pk=[["a"], ["b"]]))
+    manager(fake).prepare(
+        configured(properties=properties, mode="append_dedup", pk=[["a"]])
+    )  # same key: fine
 
 
 def test_no_merge_condition_without_a_usable_top_level_cursor():
@@ -202,7 +312,7 @@ def test_finish_swaps_staging_in_or_renames_it_on_a_first_sync_and_does_nothing_
     manager(fake).finish(second, complete=True)
     assert fake.statements[-2:] == [
         "ALTER TABLE `airbyte`.`s` SWAP WITH `s__airbyte_tmp`",
-        "DROP TABLE IF EXISTS `airbyte`.`s__airbyte_tmp`",
+        "DROP TABLE IF EXISTS `airbyte`.`s__airbyte_tmp` FORCE",  # not kept in the recycle bin for a day
     ]
 
 
@@ -298,3 +408,107 @@ def test_a_cursor_kept_in_a_column_of_another_type_orders_by_the_schema_and_gets
     )
     assert "merge_condition" not in target.headers  # "10" < "9" as text: StarRocks would keep the wrong row
     assert target.shaper.cursor_value({"id": 1, "ts": "10"}) > target.shaper.cursor_value({"id": 1, "ts": 9})
+
+
+REPLICATION_REFUSAL = (
+    "Table replication num should be less than or equal to the number of available BE nodes. You can change this "
+    "default by setting the replication_num table properties. Current alive backend is [10001]. "
+)
+
+
+def test_a_cluster_with_fewer_live_bes_than_replicas_fails_before_any_table_is_created():
+    fake = FakeStarRocks(backends=1, default_replication=3)
+    tables = manager(fake, table_properties={})
+    with pytest.raises(
+        ConfigError, match=r'3 replicas \(default_replication_num\).*1 live BE.*"replication_num": "1"'
+    ):
+        tables.prepare(configured(name="first"))
+    assert not any(s.startswith("CREATE TABLE") for s in fake.statements)
+    ok = FakeStarRocks(backends=1, default_replication=3)
+    manager(ok, table_properties={"replication_num": "1"}).prepare(configured())
+    assert ("airbyte", "s") in ok.tables
+
+
+def test_without_the_privilege_to_look_starrocks_own_refusal_becomes_the_same_config_error():
+    fake = FakeStarRocks()
+
+    def denied(sql, args=None):  # noqa: ANN001, ANN202
+        raise StarRocksSqlError(5203, "Access denied; you need (at least one of) the OPERATE privilege(s)")
+
+    fake.query_named = denied
+    execute = fake.execute
+
+    def refuse_create(sql, args=None, idempotent=True):  # noqa: ANN001, ANN202
+        if sql.startswith("CREATE TABLE"):
+            raise StarRocksSqlError(1064, REPLICATION_REFUSAL)
+        return execute(sql, args, idempotent)
+
+    fake.execute = refuse_create
+    with pytest.raises(ConfigError, match=r'Current alive backend is \[10001\].*"replication_num": "1"'):
+        manager(fake, table_properties={}).prepare(configured())
+
+
+def _airbyte_columns() -> list[tuple[str, str]]:
+    return [("_airbyte_raw_id", "VARCHAR(36)"), ("_airbyte_extracted_at", "DATETIME"), ("_airbyte_meta", "JSON"),
+            ("_airbyte_generation_id", "BIGINT")]  # fmt: skip
+
+
+def _job_on_every_alter(fake: FakeStarRocks, final: str, message: str = "") -> None:
+    def on_alter(sql: str) -> None:
+        fake.jobs.append({"JobId": str(len(fake.jobs) + 1), "TableName": "s", "State": final, "Msg": message})
+
+    fake.on_alter = on_alter
+
+
+def test_schema_changes_follow_the_job_and_a_cancelled_add_column_is_a_transient_error():
+    fake = FakeStarRocks()
+    fake.add_table("airbyte", "s", "DUPLICATE", [*_airbyte_columns(), ("id", "BIGINT")])
+    _job_on_every_alter(fake, "FINISHED")
+    manager(fake).prepare(configured(properties={"id": {"type": "integer"}, "new": {"type": "string"}}))
+    assert any(s.startswith("SHOW ALTER TABLE COLUMN FROM `airbyte`") for s in fake.statements)
+
+    fake = FakeStarRocks()
+    fake.add_table("airbyte", "s", "DUPLICATE", [*_airbyte_columns(), ("id", "BIGINT")])
+    _job_on_every_alter(fake, "CANCELLED", "schema change job timeout")
+    with pytest.raises(TransientError, match="cancelled adding columns.*schema change job timeout"):
+        manager(fake).prepare(configured(properties={"id": {"type": "integer"}, "new": {"type": "string"}}))
+
+
+def test_a_cancelled_widening_keeps_the_old_type():
+    fake = FakeStarRocks()
+    fake.add_table("airbyte", "s", "DUPLICATE", [*_airbyte_columns(), ("v", "INT")])
+    _job_on_every_alter(fake, "CANCELLED", "failed to convert")
+    target = manager(fake).prepare(configured(properties={"v": {"type": "integer"}}))
+    assert any("MODIFY COLUMN `v` BIGINT" in s for s in fake.statements)
+    assert target.shaper.plans[0].sr_type.text == "INT"  # values are converted to the column as it is
+
+
+def test_wide_dedup_tables_send_no_columns_header():
+    properties = {f"column_with_a_long_name_{i:04d}": {"type": "integer"} for i in range(1000)}
+    properties["id"] = {"type": "integer"}
+    target = manager(FakeStarRocks()).prepare(
+        configured(properties=properties, mode="append_dedup", pk=[["id"]])
+    )
+    assert "columns" not in target.headers  # was ~32 KiB here: over the FE's http_max_header_size
+    assert sum(len(k) + len(v) for k, v in target.headers.items()) < 100
+    assert orjson.loads(target.shaper.shape({"id": 1}, 0))["__op"] == 0  # __op is read from the JSON
+
+
+def test_string_cursors_get_a_rank_column_for_merge_condition_and_other_cursors_get_none():
+    fake = FakeStarRocks()
+    properties = {"id": {"type": "integer"}, "updated": {"type": "string"}, "doc": {"type": "object"}}
+    target = manager(fake).prepare(
+        configured(properties=properties, mode="append_dedup", pk=[["id"]], cursor=["updated"])
+    )
+    create = next(s for s in fake.statements if s.startswith("CREATE TABLE"))
+    assert "`_airbyte_rank_updated` LARGEINT NULL COMMENT" in create
+    assert target.headers == {"merge_condition": "_airbyte_rank_updated"}  # never the VARCHAR itself
+    row = orjson.loads(target.shaper.shape({"id": 1, "updated": "2024-01-05T10:00:00Z"}, 0))
+    later = orjson.loads(target.shaper.shape({"id": 1, "updated": "2024-01-05T10:00:01Z"}, 0))
+    assert int(row["_airbyte_rank_updated"]) < int(later["_airbyte_rank_updated"])
+    assert orjson.loads(target.shaper.shape({"id": 1, "updated": None}, 0))["_airbyte_rank_updated"] is None
+    for cursor in (["doc"], ["doc", "ts"]):
+        other = manager(FakeStarRocks()).prepare(
+            configured(properties=properties, mode="append_dedup", pk=[["id"]], cursor=cursor)
+        )
+        assert other.headers == {}

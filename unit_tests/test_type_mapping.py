@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from destination_starrocks.errors import RecordError
+from destination_starrocks.key_plan import needs_surrogate
 from destination_starrocks.row_shaper import FieldPlan, RowShaper
 from destination_starrocks.type_mapping import (
     STRING_BYTES,
@@ -58,10 +59,24 @@ def test_json_schema_maps_to_starrocks_type(schema, expected):
     assert column_type(schema) == expected
 
 
-def test_key_columns_are_never_double_or_json():
-    assert column_type({"type": "number"}, key=True) == "DECIMAL(38,9)"
-    assert column_type({"type": "object"}, key=True) == "VARCHAR(65533)"
-    assert column_type({"type": "integer"}, key=True) == "BIGINT"
+def test_key_fields_keep_their_types_and_only_fixed_width_ones_can_be_the_primary_key_itself():
+    # Before: `number` keys became DECIMAL(38,9), which StarRocks refuses as a PRIMARY KEY column (KeysDesc).
+    assert column_type({"type": "number"}, key=True) == "DOUBLE"
+    assert column_type({"type": "object"}, key=True) == "JSON"
+    natural = ["integer", "big_integer", "boolean", "date", "date-time"]
+    kinds = {
+        "integer": {"type": "integer"}, "big_integer": {"type": "integer", "airbyte_type": "big_integer"},
+        "boolean": {"type": "boolean"}, "date": {"type": "string", "format": "date"},
+        "date-time": {"type": "string", "format": "date-time"}, "string": {"type": "string"},
+        "time": {"type": "string", "format": "time"}, "number": {"type": "number"},
+        "big_number": {"type": "number", "airbyte_type": "big_number"}, "object": {"type": "object"},
+        "array": {"type": "array"}, "union": {"type": ["string", "integer"]},
+    }  # fmt: skip
+    for name, schema in kinds.items():
+        assert needs_surrogate([schema_kind(schema)]) is (name not in natural), name
+        if name in natural:  # the types StarRocks allows as key columns
+            assert column_type(schema) in ("BIGINT", "LARGEINT", "BOOLEAN", "DATE", "DATETIME")
+    assert not needs_surrogate(["BIGINT"] * 16) and needs_surrogate(["BIGINT"] * 17)  # 8 bytes each, 128 max
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from starrocks_emulator.storage.catalog import (
     EmulatorError,
     TableMeta,
     duckdb_type,
+    parse_type,
     quote_ident,
     quote_literal,
     varchar_length,
@@ -185,12 +186,19 @@ class StagedLoad:
 
 
 def _source_fields(meta: TableMeta, options: LoadOptions) -> tuple[list[str], dict[str, str]]:
-    """(source field names in file order, target column -> expression over the fields)."""
+    """(source field names in file order, target column -> expression over the fields).
+
+    Load.initColumns: without `columns` the fields are the table's columns; on a Primary Key table `__op` is
+    added, read from each JSON object by name ("stream load json will automatically check __op field in json
+    object iff: 1. streamload using json 2. __op is not specified"), and a constant 0 (upsert) for CSV.
+    """
     if options.columns is None:
-        fields = [c.name for c in meta.columns]
-        return fields, {}
-    fields = [name for name, expr in options.columns if expr is None]
-    exprs = {name: expr for name, expr in options.columns if expr is not None}
+        fields, exprs = [c.name for c in meta.columns], {}
+    else:
+        fields = [name for name, expr in options.columns if expr is None]
+        exprs = {name: expr for name, expr in options.columns if expr is not None}
+    if meta.model == "PRIMARY" and options.format == "json" and OP not in fields and OP not in exprs:
+        fields.append(OP)
     return fields, exprs
 
 
@@ -334,10 +342,6 @@ def _type_rows(
         )
     if not targets:
         raise LoadFailure("No column of the table is loaded")
-    if options.merge_condition and options.merge_condition not in targets:
-        raise LoadFailure(
-            f"Merge condition column {options.merge_condition} does not exist in the loaded columns"
-        )
     error_case = f"CASE {' '.join(errors)} END" if errors else "NULL::VARCHAR"
     unselected = f"NOT coalesce(({options.where}), FALSE)" if options.where else "FALSE"
     try:
@@ -375,17 +379,63 @@ def _type_rows(
     )
 
 
+# Load.checkMergeCondition: `case CHAR: case VARCHAR: case PERCENTILE: case BITMAP: case FUNCTION: case BINARY:
+# case VARBINARY: case JSON: case HLL: ...` -> this message (the emulator has no BITMAP/HLL/PERCENTILE columns).
+_MERGE_CONDITION_BAD_TYPES = ("CHAR", "VARCHAR", "STRING", "TEXT", "JSON", "BINARY", "VARBINARY")
+MERGE_CONDITION_BAD_TYPE = "Merge condition column has invalid type maybe bitmap/hll/percentile/json/varchar!"
+
+
 def check_load_target(meta: TableMeta, options: LoadOptions) -> None:
-    """Header checks StarRocks makes before reading the body."""
+    """Checks the FE makes while planning the load, before any row is read.
+
+    fe/.../load/Load.java `checkMergeCondition` (wording copied): Primary Key tables only, the column must
+    exist, must not be a key column, and must not be of a type it cannot compare. `initColumns`: a column
+    named twice in `columns` ("Duplicate column: x"), a mapping onto a column the table lacks ("Mapping column
+    is not in table. column: x"), and, unless `partial_update`, a NOT NULL column without default that
+    `columns` leaves out ("Column has no default value. column: x").
+    """
     if options.merge_condition:
+        condition = options.merge_condition
         if meta.model != "PRIMARY":
-            raise LoadFailure("merge_condition is only supported by Primary Key tables")
-        if options.merge_condition in meta.key_columns:
-            raise LoadFailure(f"Merge condition column {options.merge_condition} should not be a key column")
-        if meta.column(options.merge_condition) is None:
-            raise LoadFailure(f"Merge condition column {options.merge_condition} does not exist")
+            raise LoadFailure(f"Conditional update only support primary key table {meta.name}")
+        column = meta.column(condition)
+        if column is None:
+            raise LoadFailure(
+                f"Merge condition column {condition} does not exist. If you are doing partial update with "
+                "condition update, please check condition column is in the given update columns. Otherwise "
+                f"please check condition column is in table {meta.name}"
+            )
+        if column.name in meta.key_columns:
+            raise LoadFailure(f"Merge condition column {condition} should not be primary key!")
+        if parse_type(column.type)[0] in _MERGE_CONDITION_BAD_TYPES:
+            raise LoadFailure(MERGE_CONDITION_BAD_TYPE)
     if options.partial_update and meta.model != "PRIMARY":
         raise LoadFailure("partial_update is only supported by Primary Key tables")
+    if options.columns is not None:
+        _check_columns_header(meta, options)
+
+
+def _check_columns_header(meta: TableMeta, options: LoadOptions) -> None:
+    assert options.columns is not None
+    named, mapped = set(), set()
+    for name, expr in options.columns:
+        lowered = name.lower()
+        if expr is None:
+            if lowered in named:
+                raise LoadFailure(f"Duplicate column: {name}")
+            named.add(lowered)
+            continue
+        if lowered in mapped:
+            raise LoadFailure(f"Duplicate column mapping: {name}")
+        if meta.column(name) is None and name != OP:
+            raise LoadFailure(f"Mapping column is not in table. column: {name}")
+        mapped.add(lowered)
+    if options.partial_update:
+        return
+    for column in meta.columns:
+        lowered = column.name.lower()
+        if lowered not in named and lowered not in mapped and not column.nullable and column.default is None:
+            raise LoadFailure(f"Column has no default value. column: {column.name}")
 
 
 def error_message(exc: BaseException) -> str:

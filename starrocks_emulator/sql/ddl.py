@@ -16,6 +16,7 @@ import re
 
 from sqlglot import exp
 
+from starrocks_emulator.sql.analyzer import check_create_table
 from starrocks_emulator.storage.catalog import Column, EmulatorError, TableMeta
 
 STRING_LENGTH = 65533  # https://docs.starrocks.io/docs/sql-reference/data-types/string-type/STRING/
@@ -134,7 +135,8 @@ def _names(nodes: list[exp.Expression]) -> list[str]:
 def table_meta_from_create(create: exp.Create, current_db: str | None) -> TableMeta:
     """A parsed StarRocks `CREATE TABLE` -> `TableMeta`. Rules from CREATE_TABLE.md (docs.starrocks.io
     sql-statements/table_bucket_part_index/CREATE_TABLE): without a key clause the table is a Duplicate Key
-    table keyed on its leading columns; Primary Key columns are NOT NULL."""
+    table keyed on its leading columns; names, keys and key types as the FE analyzer checks them
+    (analyzer.py); Primary Key columns are NOT NULL."""
     schema = create.this
     table = schema.this
     db = table.db or current_db
@@ -170,16 +172,10 @@ def table_meta_from_create(create: exp.Create, current_db: str | None) -> TableM
         # Default Duplicate Key: the first columns (up to 3) — CREATE_TABLE.md "key_desc".
         model, keys = "DUPLICATE", [columns[0].name]
     known = {c.name.lower() for c in columns}
-    for key in keys + dist_columns:
+    for key in dist_columns:
         if key.lower() not in known:
             raise EmulatorError(1054, f"Unknown column '{key}' in '{table.name}'", "42S22")
-    if model == "PRIMARY":
-        key_set = {k.lower() for k in keys}
-        columns = [
-            Column(c.name, c.type, False, c.default, c.comment) if c.name.lower() in key_set else c
-            for c in columns
-        ]
-    return TableMeta(
+    meta = TableMeta(
         db=db,
         name=table.name,
         columns=columns,
@@ -191,6 +187,28 @@ def table_meta_from_create(create: exp.Create, current_db: str | None) -> TableM
         properties=properties,
         comment=comment,
     )
+    check_create_table(meta, _explicit_null(schema))
+    if model == "PRIMARY":
+        # ColumnDef.setPrimaryKeyNonNullable: a key column written without NULL / NOT NULL becomes NOT NULL.
+        key_set = {k.lower() for k in keys}
+        meta.columns = [
+            Column(c.name, c.type, False, c.default, c.comment) if c.name.lower() in key_set else c
+            for c in columns
+        ]
+    return meta
+
+
+def _explicit_null(schema: exp.Schema) -> set[str]:
+    """Lower-case names of the columns declared with an explicit `NULL`."""
+    names = set()
+    for item in schema.expressions:
+        if not isinstance(item, exp.ColumnDef):
+            continue
+        for constraint in item.args.get("constraints") or []:
+            kind = constraint.args.get("kind")
+            if isinstance(kind, exp.NotNullColumnConstraint) and kind.args.get("allow_null"):
+                names.add(item.name.lower())
+    return names
 
 
 _TYPE_PARTS = re.compile(r"^([A-Z]+)(.*)$")
@@ -236,7 +254,8 @@ def show_create_table(meta: TableMeta) -> str:
         )
     else:
         out.append(f"DISTRIBUTED BY RANDOM BUCKETS {meta.buckets}")
-    properties = {"replication_num": "1", **meta.properties}
+    # StarRocks prints the properties sorted by name
+    properties = dict(sorted({"replication_num": "1", **meta.properties}.items()))
     out.append(
         "PROPERTIES (\n" + ",\n".join(f"{_quoted(k)} = {_quoted(v)}" for k, v in properties.items()) + "\n);"
     )

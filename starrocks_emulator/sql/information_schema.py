@@ -245,7 +245,7 @@ class InformationSchema:
                     meta.buckets,
                     _backticked(meta.key_columns),
                     json.dumps({"replication_num": "1", **meta.properties}),
-                    None,
+                    meta.table_id or None,  # InformationSchemaDataSource: setTable_id(table.getId())
                 )  # fmt: skip
                 for meta in self._metas(only)
             ]

@@ -2,10 +2,11 @@
 
 Contract: each function takes the engine (and names) and returns `(rows, column_names)` for mysql-mimic.
 Shapes and sources:
-- SHOW TABLET FROM db.tbl: the 21 columns of fe `LocalTabletsProcDir.TITLE_NAMES` (TabletId, ReplicaId, BackendId,
+- SHOW TABLET FROM db.tbl: the 24 columns of fe `LocalTabletsProcDir.TITLE_NAMES` (TabletId, ReplicaId, BackendId,
   SchemaHash, Version, VersionHash, LstSuccessVersion, LstSuccessVersionHash, LstFailedVersion,
   LstFailedVersionHash, LstFailedTime, DataSize, RowCount, State, LstConsistencyCheckTime, CheckVersion,
-  CheckVersionHash, VersionCount, PathHash, MetaUrl, CompactionStatus), one row per tablet (one replica each).
+  CheckVersionHash, VersionCount, PathHash, MetaUrl, CompactionStatus, DiskRootPath, IsConsistent, Checksum;
+  the last three as read at a newer commit, not verified for 3.3), one row per replica.
 - DESC tbl: Field, Type, Null, Key, Default, Extra with Type upper-case and Key true/false
   (docs/zh/sql-reference/sql-statements/table_bucket_part_index/DESCRIBE.md example one).
 - SHOW [FULL] COLUMNS: MySQL's columns (Field, Type[, Collation], Null, Key, Default, Extra[, Privileges, Comment]).
@@ -21,15 +22,15 @@ from typing import Any
 
 from starrocks_emulator.sql.ddl import show_create_table, show_type
 from starrocks_emulator.sql.translate import unknown_database, unknown_table
+from starrocks_emulator.storage.fe_config import backend_id, frontend_config
 from starrocks_emulator.version import current
 
 TABLET_COLUMNS = [
     "TabletId", "ReplicaId", "BackendId", "SchemaHash", "Version", "VersionHash", "LstSuccessVersion",
     "LstSuccessVersionHash", "LstFailedVersion", "LstFailedVersionHash", "LstFailedTime", "DataSize", "RowCount",
     "State", "LstConsistencyCheckTime", "CheckVersion", "CheckVersionHash", "VersionCount", "PathHash", "MetaUrl",
-    "CompactionStatus",
+    "CompactionStatus", "DiskRootPath", "IsConsistent", "Checksum",
 ]  # fmt: skip
-FRONTEND_CONFIG = {"run_mode": ("shared_nothing", "String", "false")}
 
 
 def like_filter(values: list[str], pattern: str | None) -> list[str]:
@@ -126,22 +127,28 @@ def show_tablet(
     engine: Any, db: str, table: str, be_host: str = "127.0.0.1"
 ) -> tuple[list[tuple], list[str]]:
     _require_table(engine, db, table)
+    addresses = {backend_id(be.id): f"{be.host}:{be.http_port}" for be in engine.topology.backends}
     rows = []
     for t in engine.tablets(db, table):
         tablet_id = t["TabletId"]
+        be = addresses.get(t.get("BackendId", 0)) or f"{be_host}:8040"
         rows.append((
             tablet_id, t.get("ReplicaId", tablet_id + 1), t.get("BackendId", 10001), t.get("SchemaHash", 0),
             t["Version"], 0, t.get("LstSuccessVersion", t["Version"]), 0, t.get("LstFailedVersion", -1), 0,
             t.get("LstFailedTime") or "NULL", _byte_size(int(t.get("DataSize", 0))), t.get("RowCount", 0),
             t.get("State", "NORMAL"), "NULL", -1, 0, t["VersionCount"], 0,
-            f"http://{be_host}:8040/api/meta/header/{tablet_id}",
-            f"http://{be_host}:8040/api/compaction/show?tablet_id={tablet_id}",
+            f"http://{be}/api/meta/header/{tablet_id}", f"http://{be}/api/compaction/show?tablet_id={tablet_id}",
+            "/opt/starrocks/be/storage", "true", -1,
         ))  # fmt: skip
     return rows, TABLET_COLUMNS
 
 
-def admin_show_frontend_config(like: str | None) -> tuple[list[tuple], list[str]]:
-    config = {**FRONTEND_CONFIG, "run_mode": (current().run_mode, "String", "false")}  # version.py
+def admin_show_frontend_config(like: str | None, engine: Any = None) -> tuple[list[tuple], list[str]]:
+    # run_mode from the release played (version.py); the rest from the engine's FE config (fe_config.py).
+    config = {
+        "run_mode": (current().run_mode, "String", "false"),
+        **(frontend_config(engine) if engine is not None else {}),
+    }
     names = like_filter(sorted(config), like)
     rows = [(n, "[]", *config[n], "") for n in names]
     return rows, ["Key", "AliasNames", "Value", "Type", "IsMutable", "Comment"]

@@ -16,6 +16,8 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from starrocks_emulator.sql.admin_statements import admin_statement
+from starrocks_emulator.sql.analyzer import check_column_name, check_db_name, check_table_name
 from starrocks_emulator.sql.ddl import column_from_def, table_meta_from_create
 from starrocks_emulator.sql.information_schema import InformationSchema
 from starrocks_emulator.sql.privileges import account_statement, run_account_statement
@@ -42,6 +44,7 @@ from starrocks_emulator.sql.translate import (
     unknown_table,
 )
 from starrocks_emulator.storage.catalog import EmulatorError
+from starrocks_emulator.storage.schema_change import ColumnChange
 from starrocks_emulator.version import current_version
 
 Answer = None | int | tuple[list[str], list[tuple]]
@@ -114,8 +117,11 @@ class StatementRunner:
             return names, rows
         match = _ADMIN_SHOW_CONFIG.match(text)
         if match:
-            rows, names = admin_show_frontend_config(match.group("like"))
+            rows, names = admin_show_frontend_config(match.group("like"), self.engine)
             return names, rows
+        admin = admin_statement(self, text)
+        if admin is not False:
+            return admin
         text = _CURRENT_VERSION.sub(f"{_CURRENT_VERSION_FN}()", text)
         answer: Answer = None
         for statement in parse_statements(text):
@@ -277,6 +283,7 @@ class StatementRunner:
     def create(self, st: exp.Create) -> Answer:
         kind = str(st.args.get("kind") or "").upper()
         if kind in ("DATABASE", "SCHEMA"):
+            check_db_name(st.this.name)
             self._check("CREATE DATABASE", st.this.name, None)
             self.engine.create_database(st.this.name, if_not_exists=bool(st.args.get("exists")))
             return None
@@ -306,34 +313,35 @@ class StatementRunner:
                 continue
             db, name = self._target(table)
             self._check("DROP", db, name)
-            self.engine.drop_table(db, name, if_exists=if_exists)
+            self.engine.drop_table(db, name, if_exists=if_exists, force=bool(st.args.get("force")))
         return None
 
     def alter(self, st: exp.Alter) -> Answer:
+        """Column clauses of one ALTER TABLE become one schema change job (storage/schema_change.py)."""
         db, name = self._target(st.this)
         self._check("ALTER", db, name)
+        changes: list[ColumnChange] = []
         for action in st.args.get("actions") or []:
             if isinstance(action, exp.ColumnDef):
                 position = action.args.get("position")
                 after = position.this.name if position is not None and position.this is not None else None
-                self.engine.add_column(db, name, column_from_def(action), after=after)
+                check_column_name(action.name)
+                changes.append(ColumnChange("add", column_from_def(action), after=after))
             elif isinstance(action, exp.Drop):
-                for column in action.args.get("tables") or []:
-                    self.engine.drop_column(db, name, column.name)
+                changes.extend(ColumnChange("drop", name=c.name) for c in action.args.get("tables") or [])
+            elif type(action).__name__ == "ModifyColumn":
+                changes.append(ColumnChange("modify", column_from_def(action.this)))
             elif isinstance(action, exp.AlterRename):
+                check_table_name(action.this.name)
                 self.engine.rename_table(db, name, action.this.name)
             elif type(action).__name__ == "SwapTable":
                 self.engine.swap_tables(db, name, action.this.name)
-            elif type(action).__name__ == "ModifyColumn":
-                if not hasattr(self.engine, "modify_column"):
-                    raise EmulatorError(
-                        1235, "ALTER TABLE MODIFY COLUMN is not supported by the emulator yet"
-                    )
-                self.engine.modify_column(db, name, column_from_def(action.this))
             else:
                 raise EmulatorError(
                     1064, f"Getting syntax error. Detail message: Unsupported ALTER '{action.sql()}'."
                 )
+        if changes:
+            self.engine.alter_columns(db, name, changes)
         return None
 
     # ------------------------------------------------------------------ SHOW / SET

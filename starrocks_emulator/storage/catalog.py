@@ -70,6 +70,7 @@ class TableMeta:
     buckets: int
     properties: dict[str, str] = field(default_factory=dict)
     comment: str = ""
+    table_id: int = 0  # StarRocks' table id (information_schema.tables_config TABLE_ID); 0 before it existed
 
     def column(self, name: str) -> Column | None:
         lowered = name.lower()

@@ -25,12 +25,18 @@ from typing import Any
 
 import duckdb
 
+from starrocks_emulator.storage.alter_jobs import AlterJobs
 from starrocks_emulator.storage.catalog import (
     Column,
     EmulatorError,
     TableMeta,
     duckdb_type,
     quote_ident,
+)
+from starrocks_emulator.storage.fe_config import (
+    ALTER_SCHEDULER_INTERVAL_MS,
+    DEFAULT_REPLICATION_NUM,
+    table_properties,
 )
 from starrocks_emulator.storage.ledger import (
     SCHEMA,
@@ -41,18 +47,27 @@ from starrocks_emulator.storage.ledger import (
     too_many_versions_message,
 )
 from starrocks_emulator.storage.privileges_store import PrivilegeStore
-from starrocks_emulator.storage.schema_change import SchemaChanges, column_ddl, qualified
+from starrocks_emulator.storage.recycle_bin import CATALOG_TRASH_EXPIRE_SECOND, RecycleBin
+from starrocks_emulator.storage.replicas import Replicas
+from starrocks_emulator.storage.schema_change import (
+    FAST_SCHEMA_EVOLUTION,
+    SchemaChanges,
+    column_ddl,
+    qualified,
+)
+from starrocks_emulator.storage.table_models import PRIMARY_KEY_LIMIT_SIZE, apply_staged
 from starrocks_emulator.topology import Topology, single_node
 
 __all__ = ["Column", "EmulatorError", "Engine", "LabelAlreadyExistsError", "TableMeta"]
 log = logging.getLogger("starrocks_emulator.engine")
 
 DB_FILE_NAME = "starrocks_emulator.duckdb"
+FIRST_TABLE_ID = 100001  # table ids move with a table through RENAME, SWAP and RECOVER, as StarRocks' do
 OP_COLUMN = "__op"
 SEQ_COLUMN = "__seq"
 
 
-class Engine(SchemaChanges):
+class Engine(SchemaChanges, RecycleBin, Replicas):
     """StarRocks semantics over one DuckDB connection; every DuckDB access holds `lock`."""
 
     def __init__(
@@ -61,12 +76,18 @@ class Engine(SchemaChanges):
         root_password: str = "",
         tablet_max_versions: int = 1000,
         compaction_interval_seconds: float | None = None,
+        default_replication_num: int = DEFAULT_REPLICATION_NUM,
     ) -> None:
         self.lock = threading.RLock()
         # Set by the cluster once its ports are bound (cluster.py); one FE and one BE until then.
         self.topology: Topology = single_node()
         self.data_dir = data_dir
         self.tablet_max_versions = tablet_max_versions
+        self.primary_key_limit_size = PRIMARY_KEY_LIMIT_SIZE  # BE config, see table_models.check_key_size
+        # FE configs (ADMIN SHOW / SET FRONTEND CONFIG, fe_config.py); the alter scheduler's round (alter_jobs.py)
+        self.default_replication_num = default_replication_num
+        self.catalog_trash_expire_second: float = CATALOG_TRASH_EXPIRE_SECOND
+        self.alter_step_seconds = ALTER_SCHEDULER_INTERVAL_MS / 1000
         self.root_password = root_password
         path = ":memory:"
         if data_dir:
@@ -74,6 +95,8 @@ class Engine(SchemaChanges):
             path = os.path.join(data_dir, DB_FILE_NAME)
         self.con = duckdb.connect(path)
         self.ledger = Ledger(self.con)
+        self.alter_jobs = AlterJobs(self.con)
+        self._init_recycle_bin()
         self.privileges = PrivilegeStore(self.con, root_password)
         self._metas: dict[tuple[str, str], TableMeta] = {}
         self._databases: list[str] = []
@@ -119,7 +142,8 @@ class Engine(SchemaChanges):
                     return
                 raise EmulatorError(1008, f"Can't drop database '{name}'; database doesn't exist")
             for table in self.tables(name):
-                self.drop_table(name, table)
+                self.drop_table(name, table, force=True)
+            self.forget_recycled(name)
             self.con.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
             self.con.execute(f"DELETE FROM {SCHEMA}.databases WHERE name = ?", [name])
             self._databases.remove(name)
@@ -144,6 +168,9 @@ class Engine(SchemaChanges):
                 if if_not_exists:
                     return
                 raise EmulatorError(1050, f"Table '{meta.name}' already exists", "42S01")
+            meta.properties = {**table_properties(meta, self), **meta.properties}
+            meta.properties.setdefault(FAST_SCHEMA_EVOLUTION, "true")
+            meta.table_id = self.ledger.next_id("table_id", FIRST_TABLE_ID)
             columns = ", ".join(column_ddl(c) for c in meta.columns)
             self.con.begin()
             try:
@@ -169,20 +196,9 @@ class Engine(SchemaChanges):
                 [payload, meta.db, meta.name],
             )
 
-    def drop_table(self, db: str, name: str, if_exists: bool = False) -> None:
-        with self.lock:
-            self.require_database(db)
-            if (db, name) not in self._metas:
-                if if_exists:
-                    return
-                raise EmulatorError(1051, f"Unknown table '{name}'", "42S02")
-            self.con.execute(f"DROP TABLE IF EXISTS {qualified(db, name)}")
-            self.con.execute(f"DELETE FROM {SCHEMA}.tables WHERE db = ? AND name = ?", [db, name])
-            self.ledger.drop_tablets(db, name)
-            del self._metas[(db, name)]
-
     def table(self, db: str, name: str) -> TableMeta:
         with self.lock:
+            self.advance_alter_jobs()
             self.require_database(db)
             meta = self._metas.get((db, name))
             if meta is None:
@@ -284,9 +300,15 @@ class Engine(SchemaChanges):
             self.ledger.check_versions(meta.db, meta.name, self.tablet_max_versions)
             self.con.begin()
             try:
-                from starrocks_emulator.storage.table_models import apply_staged
-
-                loaded = apply_staged(self.con, meta, staged, columns, merge_condition, partial_update)
+                loaded = apply_staged(
+                    self.con,
+                    meta,
+                    staged,
+                    columns,
+                    merge_condition,
+                    partial_update,
+                    self.primary_key_limit_size,
+                )
                 self.ledger.publish_version(meta.db, meta.name, load_bytes, counts_as_load=True)
                 self.ledger.set_state(
                     txn_id,
@@ -332,33 +354,12 @@ class Engine(SchemaChanges):
         self._ingest_seconds += seconds
 
     # ------------------------------------------------------------------ versions
-    def tablets(self, db: str, table: str) -> list[dict]:
+    def alter_job_rows(self, db: str) -> list[tuple]:
+        """Rows of SHOW ALTER TABLE COLUMN FROM db (alter_jobs.TITLE_NAMES)."""
         with self.lock:
-            meta = self.table(db, table)
-            row = self.con.execute(f"SELECT count(*) FROM {qualified(db, meta.name)}").fetchone()
-            rows = int(row[0]) if row else 0
-            stats = self.ledger.table_stats().get(f"{db}.{table}", {})
-            tablets = self.ledger.tablets(db, table)
-            count = max(1, len(tablets))
-            data_size = int(stats.get("bytes", 0)) // count
-            return [
-                {
-                    "TabletId": tablet_id,
-                    "ReplicaId": tablet_id + 1,
-                    "BackendId": 10001,
-                    "SchemaHash": 0,
-                    "Version": version,
-                    "VersionHash": 0,
-                    "LstSuccessVersion": version,
-                    "LstFailedVersion": -1,
-                    "LstFailedTime": None,
-                    "DataSize": data_size,
-                    "RowCount": rows // count + (1 if i < rows % count else 0),
-                    "State": "NORMAL",
-                    "VersionCount": version_count,
-                }
-                for i, (tablet_id, version, version_count) in enumerate(tablets)
-            ]
+            self.advance_alter_jobs()
+            self.require_database(db)
+            return self.alter_jobs.rows(db)
 
     def too_many_versions_error(self, db: str, table: str) -> EmulatorError:
         """The error a load gets past tablet_max_versions (fault `too_many_versions` uses it on demand)."""
@@ -433,7 +434,12 @@ class Engine(SchemaChanges):
         for key, entry in tables.items():
             entry["load_commit_times"] = commit_times.get(key, [])
         rate = self._ingest_rows / self._ingest_seconds if self._ingest_seconds else 0.0
-        return {"tables": tables, "loads": totals, "ingest_rows_per_s": round(rate, 1)}
+        return {
+            "tables": tables,
+            "loads": totals,
+            "ingest_rows_per_s": round(rate, 1),
+            "recycle_bin": self.recycle_bin_stats(),
+        }
 
     def run_in_transaction(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         """Escape hatch for the front ends: `fn(con)` inside one DuckDB transaction under the lock."""

@@ -1,19 +1,33 @@
-"""Schema changes of the emulator's tables: ADD / DROP / MODIFY COLUMN, RENAME, SWAP WITH, TRUNCATE.
+"""Schema changes of the emulator's tables: ADD / DROP / MODIFY COLUMN as jobs, RENAME, SWAP WITH, TRUNCATE.
 
-StarRocks semantics followed (https://docs.starrocks.io/docs/sql-reference/sql-statements/table_bucket_part_index/ALTER_TABLE/):
-ADD COLUMN may place the column AFTER another; a key column cannot be dropped; MODIFY COLUMN only widens
-(longer VARCHAR, wider integer, more DECIMAL precision; "Cannot shorten string length" otherwise);
-`ALTER TABLE a SWAP WITH b` exchanges two tables atomically; TRUNCATE replaces the partitions, so the table
-gets new tablets at version 1. `SchemaChanges` is a mixin of `Engine` (it uses the engine's lock, DuckDB
-connection, catalog and ledger).
+StarRocks semantics followed (docs ALTER_TABLE.md, fe/.../alter/SchemaChangeHandler.java, SchemaChangeJobV2.java):
+one `ALTER TABLE` with column clauses is one schema change job (alter_jobs.py) checked at once (a refused clause
+fails the statement and changes nothing), applied when the job finishes; with fast schema evolution ADD/DROP
+COLUMN finish at once. Rules: ADD COLUMN may place the column AFTER another; a key column cannot be dropped;
+MODIFY COLUMN follows catalog/Column.checkSchemaChangeAllowed: `ColumnType.isSchemaChangeAllowed` (the type
+matrix below), "Can not change from nullable to non-nullable", "Can not change default value", "Cannot shorten
+string length"; a value that does not convert cancels the job. While a job runs, every ALTER of the table is
+refused (alter_jobs.in_progress_error). `ALTER TABLE a SWAP WITH b` exchanges two tables atomically; TRUNCATE
+replaces the partitions, so the table gets new tablets at version 1. `SchemaChanges` is a mixin of `Engine` (it
+uses the engine's lock, DuckDB connection, catalog, ledger and alter jobs).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from starrocks_emulator.storage.alter_jobs import (
+    CANCELLED,
+    FINISHED,
+    FIRST_JOB_ID,
+    AlterJob,
+    AlterJobs,
+    in_progress_error,
+)
 from starrocks_emulator.storage.catalog import (
     Column,
     EmulatorError,
@@ -24,64 +38,116 @@ from starrocks_emulator.storage.catalog import (
     quote_literal,
     varchar_length,
 )
-from starrocks_emulator.storage.ledger import SCHEMA
+from starrocks_emulator.storage.ledger import FIRST_TXN_ID, SCHEMA
 
 if TYPE_CHECKING:
     import duckdb
 
     from starrocks_emulator.storage.ledger import Ledger
+    from starrocks_emulator.topology import Topology
+
+FAST_SCHEMA_EVOLUTION = "fast_schema_evolution"
+TABLE_GONE = "Table or database does not exist"
+_NOW_DEFAULTS = ("CURRENT_TIMESTAMP", "NOW()")
+
+# catalog/ColumnType.schemaChangeMatrix: from -> the types a MODIFY COLUMN may turn it into (same type always).
+_INTEGERS = ("TINYINT", "SMALLINT", "INT", "BIGINT", "LARGEINT")
+_MATRIX: dict[str, set[str]] = {
+    "TINYINT": {"SMALLINT", "INT", "BIGINT", "LARGEINT", "DOUBLE", "VARCHAR"},
+    "SMALLINT": {"INT", "BIGINT", "LARGEINT", "DOUBLE", "VARCHAR"},
+    "INT": {"BIGINT", "LARGEINT", "DOUBLE", "DATE", "VARCHAR"},
+    "BIGINT": {"LARGEINT", "DOUBLE", "VARCHAR"},
+    "LARGEINT": {"VARCHAR"},
+    "FLOAT": {"DOUBLE", "VARCHAR"},
+    "DOUBLE": {"VARCHAR"},
+    "CHAR": {"VARCHAR", "CHAR"},
+    "JSON": {"VARCHAR"},
+    "VARCHAR": {"JSON", *_INTEGERS, "FLOAT", "DOUBLE", "DATE", "DECIMAL"},
+    "DATETIME": {"DATE"},
+    "DATE": {"DATETIME"},
+}
+_ALIASES = {"INTEGER": "INT", "BOOL": "BOOLEAN", "STRING": "VARCHAR", "TEXT": "VARCHAR"}
 
 
 def qualified(db: str, table: str) -> str:
     return f"{quote_ident(db)}.{quote_ident(table)}"
 
 
+def default_sql(column: Column) -> str | None:
+    """The DuckDB expression of a column's DEFAULT (None without one)."""
+    if column.default is None:
+        return None
+    if column.default.upper() in _NOW_DEFAULTS:
+        return "current_localtimestamp()"
+    return f"CAST({quote_literal(column.default)} AS {duckdb_type(column.type)})"
+
+
 def column_ddl(column: Column) -> str:
     parts = [quote_ident(column.name), duckdb_type(column.type)]
-    if column.default is not None:
-        if column.default.upper() in ("CURRENT_TIMESTAMP", "NOW()"):
-            parts.append("DEFAULT current_localtimestamp()")
-        else:
-            parts.append(f"DEFAULT CAST({quote_literal(column.default)} AS {duckdb_type(column.type)})")
+    default = default_sql(column)
+    if default is not None:
+        parts.append(f"DEFAULT {default}")
     if not column.nullable:
         parts.append("NOT NULL")
     return " ".join(parts)
 
 
-_INT_ORDER = ["TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "LARGEINT"]
+def _base(sr_type: str) -> str:
+    base = parse_type(sr_type)[0]
+    return "DECIMAL" if base.startswith("DECIMAL") else _ALIASES.get(base, base)
 
 
-def _is_widening(old: str, new: str) -> bool:
-    """True when every value of `old` fits `new` (the schema changes StarRocks allows without loss)."""
-    old_base, old_a, old_b = parse_type(old)
-    new_base, new_a, new_b = parse_type(new)
-    old_len, new_len = varchar_length(old), varchar_length(new)
-    if old_len is not None and new_len is not None:
-        return new_len >= old_len
-    if old_base in _INT_ORDER and new_base in _INT_ORDER:
-        rank = {name: i for i, name in enumerate(_INT_ORDER)}
-        rank["INTEGER"] = rank["INT"]
-        return rank[new_base] >= rank[old_base]
-    if old_base.startswith("DECIMAL") and new_base.startswith("DECIMAL"):
-        return (new_b or 0) == (old_b or 0) and (new_a or 38) >= (old_a or 38)
-    if (old_base, new_base) == ("FLOAT", "DOUBLE"):
+def check_modify(old: Column, new: Column) -> None:
+    """catalog/Column.checkSchemaChangeAllowed, wording copied; raises EmulatorError (a DdlException: 1064)."""
+    old_base, new_base = _base(old.type), _base(new.type)
+    allowed = old_base == new_base or new_base in _MATRIX.get(old_base, set())
+    if old_base == "DECIMAL" or new_base == "DECIMAL":
+        allowed = _decimal_change_allowed(old.type, new.type, old_base, new_base)
+    if not allowed:
+        raise EmulatorError(1064, f"Can not change {old.type} to {new.type}")
+    if old.nullable and not new.nullable:
+        raise EmulatorError(1064, "Can not change from nullable to non-nullable")
+    if old.default != new.default:
+        raise EmulatorError(1064, "Can not change default value")
+    old_len, new_len = varchar_length(old.type), varchar_length(new.type)
+    if old_len is not None and new_len is not None and old_base in ("VARCHAR", "CHAR") and new_len < old_len:
+        raise EmulatorError(1064, "Cannot shorten string length")
+
+
+def _decimal_change_allowed(old: str, new: str, old_base: str, new_base: str) -> bool:
+    """ColumnType.isSchemaChangeAllowedInvolvingDecimalV3: to VARCHAR if long enough (precision + sign and point;
+    StarRocks' exact field length is not verified), to DECIMAL when scale and integer digits both fit, and
+    VARCHAR -> DECIMAL."""
+    if old_base == "VARCHAR":
         return True
-    # Conversions StarRocks' ALTER TABLE page ("Modify the column type") also lists and the connector uses:
-    # integers to DOUBLE, numbers to VARCHAR (the value's text), DATE to DATETIME (midnight).
-    if old_base in _INT_ORDER and new_base == "DOUBLE":
-        return True
-    numeric = _INT_ORDER + ["FLOAT", "DOUBLE"]
-    if new_len is not None and (old_base in numeric or old_base.startswith("DECIMAL")):
-        return True
-    if (old_base, new_base) == ("DATE", "DATETIME"):
-        return True
-    return duckdb_type(old) == duckdb_type(new)
+    _, precision, scale = parse_type(old)
+    precision, scale = precision or 38, scale or 0
+    if new_base == "VARCHAR":
+        return (varchar_length(new) or 0) >= precision + 2
+    if new_base == "DECIMAL":
+        _, new_precision, new_scale = parse_type(new)
+        new_precision, new_scale = new_precision or 38, new_scale or 0
+        return scale <= new_scale and precision - scale <= new_precision - new_scale
+    return False
+
+
+@dataclass(frozen=True)
+class ColumnChange:
+    """One clause of `ALTER TABLE`: ("add", column, after), ("drop", name) or ("modify", column)."""
+
+    op: str
+    column: Column | None = None
+    name: str = ""
+    after: str | None = None
 
 
 class SchemaChanges:
     lock: threading.RLock
     con: duckdb.DuckDBPyConnection
     ledger: Ledger
+    alter_jobs: AlterJobs
+    topology: Topology
+    alter_step_seconds: float
     _metas: dict[tuple[str, str], TableMeta]
 
     def table(self, db: str, name: str) -> TableMeta:  # provided by Engine
@@ -100,86 +166,155 @@ class SchemaChanges:
             raise EmulatorError(1054, f"Unknown column '{name}' in '{meta.name}'", "42S22")
         return column
 
-    def add_column(self, db: str, table: str, column: Column, after: str | None = None) -> None:
+    def _require_normal(self, meta: TableMeta) -> None:
+        """OlapTable state must be NORMAL for any ALTER (InvalidOlapTableStateException otherwise)."""
+        if self.alter_jobs.unfinished(meta.db, meta.name) is not None:
+            raise in_progress_error(meta.name)
+
+    # ------------------------------------------------------------------ column changes as jobs
+    def alter_columns(self, db: str, table: str, changes: list[ColumnChange]) -> AlterJob:
+        """Check every clause, then start one job (finished at once for fast schema evolution)."""
         with self.lock:
             meta = self.table(db, table)
-            if meta.column(column.name) is not None:
-                raise EmulatorError(1060, f"Duplicate column name '{column.name}'", "42S21")
-            columns = list(meta.columns)
-            position = len(columns)
-            if after is not None:
-                anchor = meta.column(after)
-                if anchor is None:
-                    raise EmulatorError(1054, f"Unknown column '{after}' in '{table}'", "42S22")
-                position = columns.index(anchor) + 1
-            columns.insert(position, column)
-            self._rewrite_columns(meta, columns, added=column)
+            self._require_normal(meta)
+            columns, modified = self._planned_columns(meta, changes)
+            now = time.time()
+            job = AlterJob(
+                job_id=self.ledger.next_id("alter_job_id", FIRST_JOB_ID, 2),
+                db=db,
+                table=meta.name,
+                index_id=0,
+                origin_index_id=self._index_id(meta),
+                schema_version=self.alter_jobs.versions(db, meta.name) + 1,
+                transaction_id=self.ledger.next_id("txn_id", FIRST_TXN_ID),
+                created=now,
+                step_seconds=self.alter_step_seconds,
+                tablets=max(1, meta.buckets),
+                columns=[asdict(c) for c in columns],
+                modified=modified,
+            )
+            job.index_id = job.job_id + 1
+            self.alter_jobs.add(job)
+            fast = all(c.op in ("add", "drop") for c in changes)
+            if fast and meta.properties.get(FAST_SCHEMA_EVOLUTION, "true").lower() == "true":
+                self._rewrite_columns(meta, columns, [])
+                self.alter_jobs.end(job, FINISHED)
+            return job
 
-    def drop_column(self, db: str, table: str, name: str) -> None:
-        with self.lock:
-            meta = self.table(db, table)
-            column = meta.column(name)
-            if column is None:
-                raise EmulatorError(1054, f"Unknown column '{name}' in '{table}'", "42S22")
-            if column.name in meta.key_columns:
-                raise EmulatorError(1064, f"Can not drop key column in primary data model table: {name}")
-            self._rewrite_columns(meta, [c for c in meta.columns if c is not column])
+    def _planned_columns(
+        self, meta: TableMeta, changes: list[ColumnChange]
+    ) -> tuple[list[Column], list[str]]:
+        columns, modified = list(meta.columns), []
 
-    def modify_column(self, db: str, table: str, column: Column) -> None:
-        """`ALTER TABLE ... MODIFY COLUMN`: widening only (longer VARCHAR, wider integer, more DECIMAL precision).
+        def find(name: str) -> int:
+            for i, column in enumerate(columns):
+                if column.name.lower() == name.lower():
+                    return i
+            raise EmulatorError(1054, f"Unknown column '{name}' in '{meta.name}'", "42S22")
 
-        StarRocks refuses a narrowing schema change ("Cannot shorten string length", SchemaChangeHandler).
-        """
-        with self.lock:
-            meta = self.table(db, table)
-            old = self._column(meta, column.name)
-            if not _is_widening(old.type, column.type):
-                message = (
-                    "Cannot shorten string length"
-                    if old.type.upper().startswith(("VARCHAR", "CHAR"))
-                    else (f"Can not change {old.type} to {column.type}")
-                )
-                raise EmulatorError(1064, message)
-            self.con.begin()
-            try:
-                self.con.execute(
-                    f"ALTER TABLE {qualified(db, meta.name)} ALTER COLUMN {quote_ident(old.name)} "
-                    f"TYPE {duckdb_type(column.type)}"
-                )
-                meta.columns = [
-                    Column(
-                        old.name, column.type, column.nullable, column.default, column.comment or old.comment
+        for change in changes:
+            if change.op == "add":
+                assert change.column is not None
+                if any(c.name.lower() == change.column.name.lower() for c in columns):
+                    raise EmulatorError(1060, f"Duplicate column name '{change.column.name}'", "42S21")
+                position = find(change.after) + 1 if change.after is not None else len(columns)
+                columns.insert(position, change.column)
+            elif change.op == "drop":
+                i = find(change.name)
+                if columns[i].name in meta.key_columns:
+                    raise EmulatorError(
+                        1064, f"Can not drop key column in primary data model table: {change.name}"
                     )
-                    if c is old
-                    else c
-                    for c in meta.columns
-                ]
-                self._save_meta(meta)
-                self.con.commit()
-            except BaseException:
-                self.con.rollback()
-                self._reload_catalog()
-                raise
+                del columns[i]
+            else:
+                assert change.column is not None
+                i = find(change.column.name)
+                old = columns[i]
+                check_modify(old, change.column)
+                new = change.column
+                columns[i] = Column(old.name, new.type, new.nullable, new.default, new.comment or old.comment)
+                if duckdb_type(old.type) != duckdb_type(new.type) or varchar_length(
+                    old.type
+                ) != varchar_length(new.type):
+                    modified.append(old.name)
+        return columns, modified
 
-    def _rewrite_columns(self, meta: TableMeta, columns: list[Column], added: Column | None = None) -> None:
-        """Schema change: rebuild the DuckDB table in the new column order (DuckDB has no ADD COLUMN AFTER)."""
+    def _index_id(self, meta: TableMeta) -> int:
+        tablets = self.ledger.tablets(meta.db, meta.name)
+        return (tablets[0][0] - 1) if tablets else 10000
+
+    def advance_alter_jobs(self) -> None:
+        """Finish (or cancel) the jobs whose scheduler rounds are over: the new schema lands only now."""
+        with self.lock:
+            for job in self.alter_jobs.due():
+                meta = self._metas.get((job.db, job.table))
+                if meta is None:
+                    self.alter_jobs.end(job, CANCELLED, TABLE_GONE)
+                    continue
+                columns = [Column(**c) for c in job.columns]
+                failure = self._conversion_failure(meta, columns, job.modified)
+                if failure:
+                    self.alter_jobs.end(job, CANCELLED, failure)
+                    continue
+                self._rewrite_columns(meta, columns, job.modified)
+                self.alter_jobs.end(job, FINISHED)
+
+    def cancel_alter_job(self, db: str, table: str) -> None:
+        """A dropped table's unfinished job ends CANCELLED ("Table or database does not exist", the message
+        SchemaChangeJobV2 cancels with when its table is gone)."""
+        with self.lock:
+            job = self.alter_jobs.unfinished(db, table)
+            if job is not None:
+                self.alter_jobs.end(job, CANCELLED, TABLE_GONE)
+
+    def _conversion_failure(self, meta: TableMeta, columns: list[Column], modified: list[str]) -> str:
+        """The BE's conversion of a MODIFY: a stored value the new type cannot hold fails the task, and after
+        three tries the FE cancels the job ("schema change task failed after try three times: " + the task's
+        error, SchemaChangeJobV2.runRunningJob); the text after the prefix is the emulator's, not verified."""
+        by_name = {c.name: c for c in columns}
+        for name in modified:
+            old, new = self._column(meta, name), by_name[name]
+            source = quote_ident(name)
+            length = varchar_length(new.type)
+            if length is not None:
+                bad = f"strlen(CAST({source} AS VARCHAR)) > {length}"
+            else:
+                bad = f"TRY_CAST({source} AS {duckdb_type(new.type)}) IS NULL"
+            row = self.con.execute(
+                f"SELECT CAST({source} AS VARCHAR) FROM {qualified(meta.db, meta.name)} "
+                f"WHERE {source} IS NOT NULL AND {bad} LIMIT 1"
+            ).fetchone()
+            if row is not None:
+                backend = 10000 + (self.topology.backends[0].id if self.topology.backends else 1)
+                return (
+                    "schema change task failed after try three times: task type: ALTER, status_code: "
+                    f"RUNTIME_ERROR, failed to convert value '{row[0]}' of column {name} from {old.type} to "
+                    f"{new.type}, backendId: {backend}"
+                )
+        return ""
+
+    def _rewrite_columns(self, meta: TableMeta, columns: list[Column], converted: list[str]) -> None:
+        """Rebuild the DuckDB table with `columns` (DuckDB has no ADD COLUMN AFTER): kept columns copied (cast
+        when `converted`), new ones filled with their default or NULL."""
         target = qualified(meta.db, meta.name)
         old_names = {c.name for c in meta.columns}
-        select = ", ".join(
-            quote_ident(c.name) if c.name in old_names else f"NULL::{duckdb_type(c.type)}" for c in columns
-        )
+        select = []
+        for c in columns:
+            if c.name in converted:
+                select.append(f"CAST({quote_ident(c.name)} AS {duckdb_type(c.type)})")
+            elif c.name in old_names:
+                select.append(quote_ident(c.name))
+            else:
+                select.append(default_sql(c) or f"NULL::{duckdb_type(c.type)}")
         tmp = quote_ident(f"__schema_change_{meta.name}")
         self.con.begin()
         try:
             self.con.execute(
                 f"CREATE TABLE {quote_ident(meta.db)}.{tmp} ({', '.join(map(column_ddl, columns))})"
             )
-            self.con.execute(f"INSERT INTO {quote_ident(meta.db)}.{tmp} SELECT {select} FROM {target}")
-            if added is not None and added.default is not None:
-                self.con.execute(
-                    f"UPDATE {quote_ident(meta.db)}.{tmp} SET {quote_ident(added.name)} = "
-                    f"CAST({quote_literal(added.default)} AS {duckdb_type(added.type)})"
-                )
+            self.con.execute(
+                f"INSERT INTO {quote_ident(meta.db)}.{tmp} SELECT {', '.join(select)} FROM {target}"
+            )
             self.con.execute(f"DROP TABLE {target}")
             self.con.execute(f"ALTER TABLE {quote_ident(meta.db)}.{tmp} RENAME TO {quote_ident(meta.name)}")
             meta.columns = columns
@@ -190,9 +325,11 @@ class SchemaChanges:
             self._reload_catalog()
             raise
 
+    # ------------------------------------------------------------------ whole tables
     def rename_table(self, db: str, old: str, new: str) -> None:
         with self.lock:
             meta = self.table(db, old)
+            self._require_normal(meta)
             if (db, new) in self._metas:
                 raise EmulatorError(1050, f"Table '{new}' already exists", "42S01")
             self.con.begin()
@@ -223,6 +360,8 @@ class SchemaChanges:
         """`ALTER TABLE a SWAP WITH b`: atomic exchange of names (data, schema and tablets move together)."""
         with self.lock:
             meta_a, meta_b = self.table(db, a), self.table(db, b)
+            self._require_normal(meta_a)
+            self._require_normal(meta_b)
             tmp = f"__swap_{a}"
             self.con.begin()
             try:
