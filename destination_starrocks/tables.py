@@ -8,8 +8,9 @@ Contract (what write_command.py and writer.py call):
   swaps the staging table in (`ALTER TABLE final SWAP WITH staging`, then drops the old one; a first sync
   renames staging instead). `complete=False` leaves both tables alone: the final table is untouched, and the
   staging rows of this generation stay for the retry, because the STATEs after them were already released
-  and the source will resume after them (dropping them would lose those records). The next attempt of the
-  same generation reuses the staging table; a later generation starts it afresh.
+  and the source will resume after them (dropping them would lose those records). What the next sync does
+  with them (reuse, fold into the final table, or drop when a newer refresh replaces them) is
+  truncate_resume.py's; a table whose model or key no longer fits is rebuilt by table_rebuild.py.
 
 Table models (https://docs.starrocks.io/docs/table_design/table_types/): append and overwrite streams get a
 Duplicate Key table, `append_dedup` a Primary Key table keyed on the stream's primary key (NOT NULL columns
@@ -31,9 +32,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
+from destination_starrocks import truncate_resume
 from destination_starrocks.errors import ConfigError, StarRocksSqlError, TransientError
 from destination_starrocks.naming import (
     AIRBYTE_COLUMNS,
@@ -43,10 +46,10 @@ from destination_starrocks.naming import (
     quote_identifier,
     quote_literal,
     short_hash,
-    staging_table_name,
     table_name,
 )
-from destination_starrocks.row_shaper import WHOLE_RECORD, FieldPlan, RowShaper
+from destination_starrocks.row_shaper import CDC_DELETED_AT, WHOLE_RECORD, FieldPlan, RowShaper
+from destination_starrocks.table_rebuild import column_from, model_fits, rebuild
 from destination_starrocks.type_mapping import (
     COMPARABLE_KINDS,
     JSON,
@@ -84,6 +87,7 @@ class LoadTarget:
     shaper: RowShaper
     dedup: bool  # append_dedup: Primary Key table
     staging: bool = False  # overwrite / truncate refresh: finish() swaps load_table in
+    catalog_generations: bool = True  # the catalog gave generation ids (a caller that knows refreshes)
 
 
 @dataclass
@@ -132,9 +136,11 @@ class TableManager:
         truncate = mode == "overwrite" or (minimum == generation and generation > 0)
         plan = _plan_stream(source.json_schema or {}, primary_key if dedup else [], stream.cursor_field)
 
-        load_table = staging_table_name(table) if truncate else table
-        if truncate:
-            self._reset_stale_staging(db, load_table, generation, dedup, plan)
+        describe = partial(self._describe, db)
+        route = truncate_resume.route(
+            self._sql, describe, db, table, truncate=truncate, minimum=minimum, stream=_where(key)
+        )
+        load_table = route.load_table
         existing = self._describe(db, load_table)
         if existing is None:
             self._create(db, load_table, plan, dedup)
@@ -142,15 +148,24 @@ class TableManager:
             if existing is None:
                 raise TransientError(f"Table {db}.{load_table} was created but cannot be described yet.")
         else:
-            self._check_model(key, db, load_table, existing, dedup, plan)
+            existing = self._check_model(key, db, load_table, existing, dedup, plan)
             existing = self._evolve(db, load_table, existing, plan)
+        if route.fold:
+            truncate_resume.fold(
+                self._sql, describe, db, route.fold, load_table, key_columns=plan.key_columns if dedup else [],
+                cursor=column_from(plan.columns, plan.cursor_path),
+                deleted_at=column_from(plan.columns, (CDC_DELETED_AT,)), stream=_where(key),
+            )  # fmt: skip
         shaper, headers = self._shaper(key, existing, plan, dedup, stream)
         logger.info(
             "Stream %s -> %s.%s (%s%s, loads into %s)",
             _where(key), db, table, "Primary Key" if dedup else "Duplicate Key",
             ", truncate" if truncate else "", load_table,
         )  # fmt: skip
-        return LoadTarget(key, db, table, load_table, headers, shaper, dedup, staging=truncate)
+        return LoadTarget(
+            key, db, table, load_table, headers, shaper, dedup, staging=route.swap,
+            catalog_generations=stream.generation_id is not None,
+        )  # fmt: skip
 
     def _claim(self, db: str, name: str, stream: tuple[str | None, str]) -> str:
         """Streams whose names sanitise to one table get `_<hash8>` after the first (catalog order)."""
@@ -183,28 +198,6 @@ class TableManager:
             name, type_text = str(row[0]), str(row[1])
             existing.columns[name.lower()] = (name, parse_type(type_text))
         return existing
-
-    def _reset_stale_staging(
-        self, db: str, staging: str, generation: int, dedup: bool, plan: _StreamPlan
-    ) -> None:
-        """Keep a staging table only when it holds rows of this very generation (a retried attempt)."""
-        existing = self._describe(db, staging)
-        if existing is None:
-            return
-        keep = False
-        if GENERATION_ID in existing.columns and (existing.model == "PRIMARY") == dedup:
-            rows = self._sql.query(
-                f"SELECT MIN({quote_identifier(GENERATION_ID)}), MAX({quote_identifier(GENERATION_ID)}) "
-                f"FROM {_qualified(db, staging)}"
-            )
-            keep = bool(rows) and tuple(rows[0]) == (generation, generation)
-            keep = keep and (not dedup or _same_keys(existing.key_columns, plan.key_columns))
-        if keep:
-            logger.info(
-                "Reusing staging table %s.%s of generation %s (a retried attempt)", db, staging, generation
-            )
-            return
-        self._sql.execute(f"DROP TABLE IF EXISTS {_qualified(db, staging)}")
 
     # ------------------------------------------------------------------ DDL
     def _create(self, db: str, table: str, plan: _StreamPlan, dedup: bool) -> None:
@@ -240,20 +233,18 @@ class TableManager:
         existing: _Existing,
         dedup: bool,
         plan: _StreamPlan,
-    ) -> None:
-        is_primary = existing.model == "PRIMARY"
-        if dedup and (not is_primary or not _same_keys(existing.key_columns, plan.key_columns)):
-            raise ConfigError(
-                f"Stream '{_where(stream)}' is deduplicated on ({', '.join(plan.key_columns)}), but the existing "
-                f"table {db}.{table} is a {existing.model} table keyed on ({', '.join(existing.key_columns)}). "
-                "StarRocks cannot change a table's model or key: run a refresh of this stream (it rebuilds the "
-                "table) or drop the table."
-            )
-        if not dedup and is_primary:
-            raise ConfigError(
-                f"Stream '{_where(stream)}' appends, but the existing table {db}.{table} is a Primary Key table, "
-                "which would overwrite rows with equal keys. Run a refresh of this stream or drop the table."
-            )
+    ) -> _Existing:
+        """A table whose model or key no longer fits the stream is rebuilt in place (table_rebuild.py)."""
+        if model_fits(existing.model, existing.key_columns, dedup, plan.key_columns):
+            return existing
+        return rebuild(
+            self._sql, db, table, existing.model, existing.key_columns, existing.columns,
+            dedup=dedup, key_columns=plan.key_columns, wanted_columns=[c.name for c in plan.columns],
+            cursor=column_from(plan.columns, plan.cursor_path),
+            deleted_at=column_from(plan.columns, (CDC_DELETED_AT,)),
+            create=lambda name, kept: self._create(db, name, replace(plan, columns=[*plan.columns, *kept]), dedup),
+            describe=partial(self._describe, db), stream=_where(stream),
+        ) or existing  # fmt: skip
 
     def _evolve(self, db: str, table: str, existing: _Existing, plan: _StreamPlan) -> _Existing:
         """ADD COLUMN for new fields; MODIFY COLUMN where StarRocks widens without loss; keep the rest."""
@@ -363,7 +354,7 @@ class TableManager:
         else:
             # Atomic exchange of the two tables (ALTER TABLE page, "Swap"); the old data then sits in staging.
             self._sql.execute(f"ALTER TABLE {_qualified(db, final)} SWAP WITH {quote_identifier(staging)}")
-            self._sql.execute(f"DROP TABLE IF EXISTS {_qualified(db, staging)}")
+            self._sql.execute(f"DROP TABLE IF EXISTS {_qualified(db, staging)} FORCE")
         self._finished.add((db, final))
         logger.info("Stream %s: %s.%s replaced by the rows of this sync", _where(target.stream), db, final)
 
@@ -423,10 +414,6 @@ def _nested_schema(properties: dict, path: tuple[str, ...] | None) -> Any:
         props = schema.get("properties") if isinstance(schema, dict) else None
         schema = props.get(part, {}) if isinstance(props, dict) else {}
     return schema
-
-
-def _same_keys(a: list[str], b: list[str]) -> bool:
-    return [k.lower() for k in a] == [k.lower() for k in b]
 
 
 def _qualified(db: str, table: str) -> str:
