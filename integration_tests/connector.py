@@ -10,6 +10,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,27 @@ def connect(target: Any, database: str | None = None):  # noqa: ANN201 - a pymys
         database=database,
         autocommit=True,
     )
+
+
+@contextmanager
+def row_counts(target: Any, table: str) -> Iterator[list[int]]:
+    """`SELECT COUNT(*) FROM table` in a loop on its own connection while the block runs: what readers see."""
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        with connect(target) as conn, conn.cursor() as cursor:
+            while not stop.is_set():
+                cursor.execute(f"SELECT COUNT(*) FROM {table}")
+                counts.append(cursor.fetchone()[0])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield counts
+    finally:
+        stop.set()
+        watcher.join(10)
 
 
 def config_for(starrocks: Any, **overrides: Any) -> dict[str, Any]:
