@@ -49,8 +49,8 @@ KEY_DEFAULTS = {
     LARGEINT: "0",
     BOOLEAN: "FALSE",
     STRING: "''",
-    DATE: "'1970-01-01'",
-    DATETIME: "'1970-01-01 00:00:00'",
+    DATE: "CAST('1970-01-01' AS DATE)",
+    DATETIME: "CAST('1970-01-01 00:00:00' AS DATETIME)",
 }
 SOURCE, RANKED, OLD, RANK = "`__airbyte_src`", "`__airbyte_ranked`", "`__airbyte_old`", "`__airbyte_rn`"
 

@@ -243,6 +243,19 @@ def test_a_fold_interrupted_after_its_insert_does_not_duplicate_rows(starrocks, 
     assert tables_in(starrocks, database) == {NAME}
 
 
+def test_a_fold_into_a_dedup_table_keeps_the_rows_that_are_newer_there(starrocks, database):
+    """The fold upserts by key with the newest cursor winning: a final row newer than the staging row stays."""
+    dedup = timestamped_stream("append_dedup", 41, 0, 41)
+    sync(starrocks, database, [dedup], [timestamped(1, 5, 100), timestamped(2, 1, 100)])
+    refresh = timestamped_stream("append_dedup", 42, 42, 42)
+    lines = [timestamped(1, 2, 200), timestamped(2, 4, 200), stream_state(NAME, 1)]
+    killed_after_its_state(starrocks, database, [refresh], lines)
+    sync(starrocks, database, [timestamped_stream("append_dedup", 43, 0, 43)], [timestamped(3, 1, 300)])
+    assert dump(starrocks, database, ["id", "updated_at", "name"]) == [
+        out(1, 5, 100, 41, 41), out(2, 4, 200, 42, 42), out(3, 1, 300, 43, 43),
+    ]  # fmt: skip
+
+
 def test_a_refresh_retried_after_one_stream_was_swapped_in_keeps_that_streams_rows(starrocks, database):
     """A refresh whose stream `a` completed (swapped in) while `b` did not: the retry of the same generation
     resumes `a` from its last STATE, so `a` must load into its table, not into a new staging table."""
