@@ -213,22 +213,24 @@ def test_an_interrupted_refresh_retried_with_its_generation_reuses_its_staging(s
     assert tables_in(starrocks, database) == {NAME}
 
 
-def test_an_interrupted_first_refresh_is_resumed_into_a_table_that_did_not_exist(starrocks, database):
-    """testInterruptedTruncateWithoutPriorData."""
+@pytest.mark.parametrize(
+    "next_generation", [(42, 42), (43, 0)], ids=["the-refresh-again", "an-incremental-sync"]
+)
+def test_an_interrupted_first_refresh_ends_up_in_the_table_the_next_sync_creates(
+    starrocks, database, next_generation
+):
+    """testInterruptedTruncateWithoutPriorData (the refresh again), and an ordinary sync after it (a fold)."""
     killed_refresh(starrocks, database, "append", prior_sync=False)
-    sync(starrocks, database, [timestamped_stream("append", 42, 42, 42)], [timestamped(2, 3, 300)])
+    generation, minimum = next_generation
+    sync(
+        starrocks,
+        database,
+        [timestamped_stream("append", generation, minimum, generation)],
+        [timestamped(2, 3, 300)],
+    )
     assert dump(starrocks, database, ["id", "updated_at", "name"]) == [
         out(1, 2, 200, 42, 42),
-        out(2, 3, 300, 42, 42),
-    ]
-
-
-def test_a_cancelled_first_refresh_is_folded_into_the_table_an_incremental_sync_creates(starrocks, database):
-    killed_refresh(starrocks, database, "append", prior_sync=False)
-    sync(starrocks, database, [timestamped_stream("append", 43, 0, 43)], [timestamped(2, 3, 300)])
-    assert dump(starrocks, database, ["id", "updated_at", "name"]) == [
-        out(1, 2, 200, 42, 42),
-        out(2, 3, 300, 43, 43),
+        out(2, 3, 300, generation, generation),
     ]
     assert tables_in(starrocks, database) == {NAME}
 
