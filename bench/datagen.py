@@ -182,7 +182,7 @@ def _state(shape: WorkloadShape, streams: list[str], stream: str, position: int)
 
 
 def airbyte_messages(shape: WorkloadShape, seed: int = SEED) -> Iterator[dict[str, Any]]:
-    """The workload's messages in order: RECORDs with STATEs between them, ending with a STATE.
+    """The workload's messages in order: RECORDs with STATEs between them, a STATE, then COMPLETE statuses.
 
     Several streams are interleaved in runs of 100 records (sources read one table at a time, in pages).
     For dedup, ids are drawn from `dedup_keys` keys and `updated_seq` is the position plus a random jitter of
@@ -209,6 +209,16 @@ def airbyte_messages(shape: WorkloadShape, seed: int = SEED) -> Iterator[dict[st
         }
         if (i + 1) % shape.state_every == 0 or i + 1 == shape.records:
             yield _state(shape, streams, stream, i + 1)
+    # The platform ends a successful read with a COMPLETE status per stream; without it a stream is incomplete.
+    for stream in streams:
+        yield {
+            "type": "TRACE",
+            "trace": {
+                "type": "STREAM_STATUS",
+                "emitted_at": EMITTED_AT_MS,
+                "stream_status": {"stream_descriptor": {"name": stream}, "status": "COMPLETE"},
+            },
+        }
 
 
 def write_airbyte_input(shape: WorkloadShape, path: Path, seed: int = SEED) -> int:

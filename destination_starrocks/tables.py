@@ -9,8 +9,9 @@ Contract (what write_command.py and writer.py call):
   swaps the staging table in (`ALTER TABLE final SWAP WITH staging`, then drops the old one; a first sync
   renames staging instead). `complete=False` leaves both tables alone: the final table is untouched, and the
   staging rows of this generation stay for the retry, because the STATEs after them were already released
-  and the source will resume after them (dropping them would lose those records). The next attempt of the
-  same generation reuses the staging table; a later generation starts it afresh.
+  and the source will resume after them (dropping them would lose those records). What the next sync does
+  with them (reuse, fold into the final table, or drop when a newer refresh replaces them) is
+  truncate_resume.py's; a table whose model or key no longer fits is rebuilt by table_rebuild.py.
 
 Table models (https://docs.starrocks.io/docs/table_design/table_types/): append and overwrite streams get a
 Duplicate Key table, `append_dedup` a Primary Key table distributed by its key: the stream's primary key
@@ -35,28 +36,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
+from destination_starrocks import truncate_resume
 from destination_starrocks.errors import ConfigError, StarRocksSqlError, TransientError
 from destination_starrocks.key_plan import key_columns_from_comment
 from destination_starrocks.naming import (
     SURROGATE_KEY_COLUMN,
     quote_identifier,
     quote_literal,
-    staging_table_name,
 )
 from destination_starrocks.replication import check_replication, replication_error
-from destination_starrocks.row_shaper import FieldPlan, RowShaper
+from destination_starrocks.row_shaper import CDC_DELETED_AT, FieldPlan, RowShaper
 from destination_starrocks.schema_change import JobCancelled, SchemaChanger
 from destination_starrocks.stream_plan import (
-    GENERATION_ID,
     RAW_ID,
     StreamPlan,
     merge_condition,
     plan_stream,
 )
 from destination_starrocks.table_names import TableNames
+from destination_starrocks.table_rebuild import column_from, model_fits, rebuild
 from destination_starrocks.table_swap import drop_owned_table, rename_table, swap_tables
 from destination_starrocks.type_mapping import (
     JSON,
@@ -83,6 +85,7 @@ class LoadTarget:
     shaper: RowShaper
     dedup: bool  # append_dedup: Primary Key table
     staging: bool = False  # overwrite / truncate refresh: finish() swaps load_table in
+    catalog_generations: bool = True  # the catalog gave generation ids (a caller that knows refreshes)
 
 
 @dataclass
@@ -129,9 +132,11 @@ class TableManager:
                 _where(key), field_name, column,
             )  # fmt: skip
 
-        load_table = staging_table_name(table) if truncate else table
-        if truncate:
-            self._reset_stale_staging(db, load_table, generation, dedup, plan)
+        describe = partial(self._describe, db)
+        route = truncate_resume.route(
+            self._sql, describe, db, table, truncate=truncate, minimum=minimum, stream=_where(key)
+        )
+        load_table = route.load_table
         existing = self._describe(db, load_table)
         if existing is None:
             self._create(db, load_table, plan, dedup)
@@ -139,16 +144,23 @@ class TableManager:
             if existing is None:
                 raise TransientError(f"Table {db}.{load_table} was created but cannot be described yet.")
         else:
-            if dedup:
-                plan = plan.fit_to(existing.hashed_keys)
-            self._check_model(key, db, load_table, existing, dedup, plan)
+            existing, plan = self._check_model(key, db, load_table, existing, dedup, plan)
             existing = self._evolve(db, load_table, existing, plan)
+        if route.fold:
+            truncate_resume.fold(
+                self._sql, describe, db, route.fold, load_table, key_columns=plan.key_columns if dedup else [],
+                cursor=column_from(plan.columns, plan.cursor_path),
+                deleted_at=column_from(plan.columns, (CDC_DELETED_AT,)), stream=_where(key),
+            )  # fmt: skip
         shaper, headers = self._shaper(key, existing, plan, dedup, stream)
         logger.info(
             "Stream %s -> %s.%s (%s%s, loads into %s)",
             _where(key), db, table, _model_text(dedup, existing), ", truncate" if truncate else "", load_table,
         )  # fmt: skip
-        return LoadTarget(key, db, table, load_table, headers, shaper, dedup, staging=truncate)
+        return LoadTarget(
+            key, db, table, load_table, headers, shaper, dedup, staging=route.swap,
+            catalog_generations=stream.generation_id is not None,
+        )  # fmt: skip
 
     def _ensure_database(self, db: str) -> None:
         if db not in self._databases:
@@ -180,28 +192,6 @@ class TableManager:
             hashed = key_columns_from_comment(str(comments[0][0] or "")) if comments else None
             existing.hashed_keys = hashed if hashed is not None else []
         return existing
-
-    def _reset_stale_staging(
-        self, db: str, staging: str, generation: int, dedup: bool, plan: StreamPlan
-    ) -> None:
-        """Keep a staging table only when it holds rows of this very generation (a retried attempt)."""
-        existing = self._describe(db, staging)
-        if existing is None:
-            return
-        keep = False
-        if GENERATION_ID in existing.columns and (existing.model == "PRIMARY") == dedup:
-            rows = self._sql.query(
-                f"SELECT MIN({quote_identifier(GENERATION_ID)}), MAX({quote_identifier(GENERATION_ID)}) "
-                f"FROM {_qualified(db, staging)}"
-            )
-            keep = bool(rows) and tuple(rows[0]) == (generation, generation)
-            keep = keep and (not dedup or _same_keys(existing.logical_keys, plan.key_columns))
-        if keep:
-            logger.info(
-                "Reusing staging table %s.%s of generation %s (a retried attempt)", db, staging, generation
-            )
-            return
-        drop_owned_table(self._sql, db, staging)
 
     # ------------------------------------------------------------------ DDL
     def _create(self, db: str, table: str, plan: StreamPlan, dedup: bool) -> None:
@@ -241,20 +231,29 @@ class TableManager:
         existing: _Existing,
         dedup: bool,
         plan: StreamPlan,
-    ) -> None:
-        is_primary = existing.model == "PRIMARY"
-        if dedup and (not is_primary or not _same_keys(existing.logical_keys, plan.key_columns)):
+    ) -> tuple[_Existing, StreamPlan]:
+        """A table whose model or key no longer fits the stream is rebuilt in place (table_rebuild.py); one
+        that fits keeps the key form it has (natural, or the surrogate `_airbyte_pk`: StreamPlan.fit_to)."""
+        if model_fits(existing.model, existing.logical_keys, dedup, plan.key_columns):
+            return existing, (plan.fit_to(existing.hashed_keys) if dedup else plan)
+        if dedup and plan.surrogate:
+            # The copy is one INSERT ... SELECT, and `_airbyte_pk` is a hash StarRocks' SQL cannot compute.
             raise ConfigError(
-                f"Stream '{_where(stream)}' is deduplicated on ({', '.join(plan.key_columns)}), but the existing "
-                f"table {db}.{table} is a {existing.model} table keyed on ({', '.join(existing.logical_keys)}). "
-                "StarRocks cannot change a table's model or key: run a refresh of this stream (it rebuilds the "
-                "table) or drop the table."
+                f"Stream '{_where(stream)}' is deduplicated on ({', '.join(plan.key_columns)}), which needs a "
+                f"surrogate key, but the existing table {db}.{table} is a {existing.model} table keyed on "
+                f"({', '.join(existing.logical_keys)}); the "
+                "connector cannot rebuild it into a surrogate-keyed table yet. Run a refresh of this stream "
+                "or drop the table."
             )
-        if not dedup and is_primary:
-            raise ConfigError(
-                f"Stream '{_where(stream)}' appends, but the existing table {db}.{table} is a Primary Key table, "
-                "which would overwrite rows with equal keys. Run a refresh of this stream or drop the table."
-            )
+        rebuilt = rebuild(
+            self._sql, db, table, existing.model, existing.logical_keys, existing.columns,
+            dedup=dedup, key_columns=plan.key_columns, wanted_columns=[c.name for c in plan.columns],
+            cursor=column_from(plan.columns, plan.cursor_path),
+            deleted_at=column_from(plan.columns, (CDC_DELETED_AT,)),
+            create=lambda name, kept: self._create(db, name, replace(plan, columns=[*plan.columns, *kept]), dedup),
+            describe=partial(self._describe, db), stream=_where(stream),
+        )  # fmt: skip
+        return rebuilt or existing, plan
 
     def _evolve(self, db: str, table: str, existing: _Existing, plan: StreamPlan) -> _Existing:
         """ADD COLUMN for new fields; MODIFY COLUMN where StarRocks widens without loss; keep the rest.
@@ -397,10 +396,6 @@ def _model_text(dedup: bool, existing: _Existing) -> str:
     if existing.hashed_keys is not None:
         return f"Primary Key {SURROGATE_KEY_COLUMN} over ({', '.join(existing.hashed_keys)})"
     return f"Primary Key ({', '.join(existing.key_columns)})"
-
-
-def _same_keys(a: list[str], b: list[str]) -> bool:
-    return [k.lower() for k in a] == [k.lower() for k in b]
 
 
 def _qualified(db: str, table: str) -> str:

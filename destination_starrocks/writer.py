@@ -27,7 +27,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from destination_starrocks import flush_policy
+from destination_starrocks import flush_policy, stream_completion
 from destination_starrocks.buffer import Batch, TableBuffer
 from destination_starrocks.checkpoints import CheckpointLedger, StreamKey
 from destination_starrocks.errors import InputError, RecordError
@@ -36,6 +36,7 @@ from destination_starrocks.labels import batch_label, new_run_token
 from destination_starrocks.messages import LineReader, Output
 from destination_starrocks.spec import StarRocksConfig
 from destination_starrocks.stop_signals import LOAD_GRACE_SECONDS, Stopped
+from destination_starrocks.stream_completion import COMPLETE, INCOMPLETE, SOURCE_ERROR, StreamEnd
 from destination_starrocks.stream_load import LoadRequest, LoadResult
 
 logger = logging.getLogger("airbyte")
@@ -62,6 +63,7 @@ class Target(Protocol):
     headers: dict[str, str]
     shaper: Shaper
     dedup: bool
+    catalog_generations: bool
 
 
 class Tables(Protocol):
@@ -86,7 +88,7 @@ class StreamRuntime:
     buffer: TableBuffer
     waiting: deque[Batch] = field(default_factory=deque)  # sealed, not yet sent
     inflight: Batch | None = None
-    failed: bool = False  # the source said INCOMPLETE, or reported an error for this stream (or all)
+    status: str | None = None  # the source's word on this stream: COMPLETE, INCOMPLETE or ERROR
     finished: bool = False  # tables.finish() done
     loads: int = 0
     rows_loaded: int = 0
@@ -152,6 +154,7 @@ class Writer:
         self._run_token = new_run_token()
         self._failure: BaseException | None = None
         self._stop: Stopped | None = None  # set by request_stop(), from any thread
+        self._saw_stream_status = False  # any stream status at all (STARTED, RUNNING, COMPLETE...)
         self._reader: LineReader | None = None
         self._line_no = 0
         self.summary = WriteSummary()
@@ -306,14 +309,24 @@ class Writer:
     def _on_trace(self, message: dict[str, Any], line_no: int) -> None:
         trace = message.get("trace") or {}
         if trace.get("type") == "STREAM_STATUS":
+            self._saw_stream_status = True
             status = trace.get("stream_status") or {}
             descriptor = status.get("stream_descriptor") or {}
             key = _key(descriptor.get("namespace"), descriptor.get("name", ""))
             runtime = self._streams.get(key)
-            if runtime is not None and status.get("status") == "COMPLETE":
+            said = status.get("status")
+            if runtime is None or said not in (COMPLETE, INCOMPLETE):
+                return  # STARTED, RUNNING: nothing to do
+            if said == INCOMPLETE and runtime.status != COMPLETE:
+                runtime.status = INCOMPLETE
+            elif said == COMPLETE and runtime.status is None:
+                runtime.status = COMPLETE
                 self._finish_stream(runtime)
-            elif runtime is not None and status.get("status") == "INCOMPLETE":
-                runtime.failed = True
+            elif said == COMPLETE and runtime.status != COMPLETE:
+                logger.warning(
+                    "Line %d: COMPLETE for %s, which the source had reported %s; it stays incomplete",
+                    line_no, _name(key), runtime.status,
+                )  # fmt: skip
         elif trace.get("type") == "ERROR":
             # A source error means the sync will be marked failed: never swap a partial overwrite in for the
             # streams it names (all of them when it names none). Records and states still commit as usual.
@@ -322,8 +335,8 @@ class Writer:
             logger.warning("The source reported an error (line %d): %s", line_no, error.get("message"))
             named = _key(descriptor.get("namespace"), descriptor["name"]) if descriptor.get("name") else None
             for runtime in self._streams.values():
-                if named is None or runtime.key == named:
-                    runtime.failed = True
+                if (named is None or runtime.key == named) and runtime.status != COMPLETE:
+                    runtime.status = SOURCE_ERROR
 
     def _tick(self) -> None:
         """Between blocks of input: collect finished loads, run the timers and the memory budget."""
@@ -519,12 +532,16 @@ class Writer:
             runtime.finished = True
 
     def _finish_tables(self, end_of_input: bool) -> None:
+        """Every record is committed: finish the streams; one without COMPLETE fails the sync
+        (stream_completion.py), after its records and STATEs are committed and nothing was swapped in."""
+        ends = [StreamEnd(r.key, r.status, r.target.catalog_generations) for r in self._streams.values()]
+        end = stream_completion.judge(ends, self._saw_stream_status)
         for runtime in self._streams.values():
             if not runtime.finished:
-                # End of input after a successful read counts as the end of every stream the source did not
-                # report as failed (older sources send no stream status at all).
-                self._tables.finish(runtime.target, complete=end_of_input and not runtime.failed)
+                self._tables.finish(runtime.target, complete=end_of_input and runtime.key in end.complete)
                 runtime.finished = True
+        if end.incomplete:
+            raise end.error()
 
     def _release_states(self) -> None:
         for pending in self._ledger.releasable():

@@ -47,6 +47,7 @@ from integration_tests.connector import (
     record,
     stream,
     stream_state,
+    stream_status,
 )
 
 APPEND_STREAM = "events"
@@ -87,6 +88,7 @@ class ConnectorProcess:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
         )
+        self._streams = [entry["stream"] for entry in catalog_["streams"]]
         self.messages: list[dict[str, Any]] = []
         self.raw_stdout: list[bytes] = []
         self.received_at: list[float] = []  # wall-clock arrival of each message (for latency diagnostics)
@@ -153,9 +155,13 @@ class ConnectorProcess:
         """SIGKILL: no goodbye, no flush, exactly what a node failure or an OOM kill looks like."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
-        self.wait()
+        self.wait(end_status=None)
 
-    def wait(self, timeout: float = 300.0) -> int:
+    def wait(self, timeout: float = 300.0, end_status: str | None = "COMPLETE") -> int:
+        """End the input and wait for the exit code. The input ends as the platform ends a successful read,
+        with an `end_status` stream status per catalog stream (None: none, as when the source failed)."""
+        if end_status is not None and self.proc.poll() is None:
+            self.send([stream_status(s["name"], end_status, s.get("namespace")) for s in self._streams])
         self.close_stdin()
         code = self.proc.wait(timeout=timeout)
         self._reader.join(timeout=10)

@@ -10,6 +10,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,27 @@ def connect(target: Any, database: str | None = None):  # noqa: ANN201 - a pymys
         database=database,
         autocommit=True,
     )
+
+
+@contextmanager
+def row_counts(target: Any, table: str) -> Iterator[list[int]]:
+    """`SELECT COUNT(*) FROM table` in a loop on its own connection while the block runs: what readers see."""
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        with connect(target) as conn, conn.cursor() as cursor:
+            while not stop.is_set():
+                cursor.execute(f"SELECT COUNT(*) FROM {table}")
+                counts.append(cursor.fetchone()[0])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield counts
+    finally:
+        stop.set()
+        watcher.join(10)
 
 
 def config_for(starrocks: Any, **overrides: Any) -> dict[str, Any]:
@@ -177,8 +201,14 @@ def run_connector(
     lines: list[bytes] | bytes = b"",
     timeout: float = 300,
     env: dict[str, str] | None = None,
+    end_status: str | None = "COMPLETE",
 ) -> ConnectorRun:
-    """Run `write` or `check` through the console entrypoint's code path, in a child process."""
+    """Run `write` or `check` through the console entrypoint's code path, in a child process.
+
+    For `write`, the input ends with an `end_status` stream status for every catalog stream, as the platform
+    ends a successful read and as the bulk CDK's test harness does by default (`IntegrationTest.runSync`,
+    airbyte-cdk/bulk/core/load/src/testFixtures/.../test/util/IntegrationTest.kt); `end_status=None` ends it
+    without any (a source that failed, or a caller that sends no statuses)."""
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "config.json"
         config_path.write_bytes(orjson.dumps(config))
@@ -188,6 +218,13 @@ def run_connector(
             catalog_path.write_bytes(orjson.dumps(catalog_))
             args += ["--catalog", str(catalog_path)]
         stdin = lines if isinstance(lines, bytes) else b"\n".join(lines) + (b"\n" if lines else b"")
+        if command == "write" and catalog_ is not None and end_status is not None:
+            stdin += b"" if not stdin or stdin.endswith(b"\n") else b"\n"
+            for entry in catalog_.get("streams", []):
+                described = entry.get("stream", {})
+                stdin += (
+                    stream_status(described.get("name", ""), end_status, described.get("namespace")) + b"\n"
+                )
         completed = subprocess.run(
             args, input=stdin, capture_output=True, timeout=timeout, env={**os.environ, **(env or {})}
         )

@@ -3,7 +3,6 @@ emulator or a real StarRocks (STARROCKS_HOST)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import orjson
@@ -14,6 +13,7 @@ from integration_tests.connector import (
     config_for,
     connect,
     record,
+    row_counts,
     run_connector,
     stream,
     stream_state,
@@ -69,23 +69,11 @@ def test_overwrite_replaces_the_table_atomically_it_is_never_empty(starrocks, fr
         )
         assert rows(starrocks, f"SELECT COUNT(*) FROM {table}") == [(50,)]
 
-        counts: list[int] = []
-        stop = threading.Event()
-
-        def watch() -> None:
-            with connect(starrocks) as conn, conn.cursor() as cursor:
-                while not stop.is_set():
-                    cursor.execute(f"SELECT COUNT(*) FROM {table}")
-                    counts.append(cursor.fetchone()[0])
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
         second = [record("snap", {"id": i, "name": "new"}) for i in range(100, 170)]
         second += [stream_state("snap", 1), stream_status("snap")]
         entry = stream("snap", mode="overwrite", generation_id=2, minimum_generation_id=2, sync_id=2)
-        sync(starrocks, fresh_database, [entry], second)
-        stop.set()
-        watcher.join(10)
+        with row_counts(starrocks, table) as counts:
+            sync(starrocks, fresh_database, [entry], second)
         assert counts and set(counts) <= {50, 70}, sorted(set(counts))
         assert rows(starrocks, f"SELECT DISTINCT `name`, `_airbyte_generation_id` FROM {table}") == [
             ("new", 2)

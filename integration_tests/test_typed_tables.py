@@ -249,10 +249,21 @@ def test_truncate_refresh_loads_into_staging_and_swaps_it_in_on_complete(starroc
     assert tables == {"snap"}
 
 
-def test_append_stream_into_an_existing_primary_key_table_is_refused_clearly(manager):
-    manager.prepare(configured(stream("m", mode="append_dedup", primary_key=[["id"]])))
-    with pytest.raises(ConfigError, match="Primary Key table"):
-        TableManager(manager._sql, manager._config).prepare(configured(stream("m", mode="append")))
+def test_append_stream_into_an_existing_primary_key_table_rebuilds_it_as_duplicate_key(starrocks, manager):
+    first = manager.prepare(configured(stream("m", mode="append_dedup", primary_key=[["id"]])))
+    load(starrocks, first, [{"id": 1, "name": "x"}])
+    target = TableManager(manager._sql, manager._config).prepare(configured(stream("m", mode="append")))
+    model = query(
+        starrocks,
+        "SELECT TABLE_MODEL FROM information_schema.tables_config "
+        f"WHERE TABLE_SCHEMA = '{target.database}' AND TABLE_NAME = 'm'",
+    )
+    assert not target.dedup and model == [("DUP_KEYS",)]  # rebuilt in place (table_rebuild.py)
+    load(starrocks, target, [{"id": 1, "name": "y"}])
+    assert sorted(query(starrocks, f"SELECT `id`, `name` FROM `{target.database}`.`m`")) == [
+        (1, "x"),
+        (1, "y"),
+    ]
 
 
 def test_namespaces_become_databases(starrocks, manager, fresh_database):

@@ -24,6 +24,7 @@ from integration_tests.connector import (
     state_value,
     stream,
     stream_state,
+    stream_status,
 )
 
 
@@ -208,6 +209,7 @@ class _paced_writer:  # noqa: N801 - used as a context manager like open()
         for thread in self._threads:
             thread.start()
         self.result = None
+        self._streams = [entry["stream"] for entry in catalog_["streams"]]
 
     def write(self, lines: list[bytes]) -> None:
         self._proc.stdin.write(b"\n".join(lines) + b"\n")
@@ -219,6 +221,8 @@ class _paced_writer:  # noqa: N801 - used as a context manager like open()
     def __exit__(self, *exc: object) -> None:
         from integration_tests.connector import ConnectorRun
 
+        # The platform ends a successful read with a COMPLETE status per stream.
+        self.write([stream_status(s["name"], "COMPLETE", s.get("namespace")) for s in self._streams])
         self._proc.stdin.close()
         code = self._proc.wait(timeout=120)
         for thread in self._threads:

@@ -37,18 +37,23 @@ def test_records_carry_every_field_kind_the_issue_lists(tmp_path: Path) -> None:
     assert [name for name, _ in datagen.STARROCKS_COLUMNS] == list(datagen.JSON_SCHEMA["properties"])
 
 
-def test_a_state_follows_every_nth_record_and_ends_the_input(tmp_path: Path) -> None:
+def test_a_state_follows_every_nth_record_and_the_input_ends_with_complete_statuses(tmp_path: Path) -> None:
     datagen.write_airbyte_input(WorkloadShape("bulk", 2500, state_every=1000), tmp_path / "in.jsonl")
-    types = [m["type"] for m in _lines(tmp_path / "in.jsonl")]
+    messages = _lines(tmp_path / "in.jsonl")
+    types = [m["type"] for m in messages]
     state_positions = [i for i, t in enumerate(types) if t == "STATE"]
     assert state_positions == [1000, 2001, 2502]
-    assert types[-1] == "STATE"
+    assert types[-2:] == ["STATE", "TRACE"]  # the platform ends a successful read with COMPLETE statuses
+    assert messages[-1]["trace"]["stream_status"] == {
+        "stream_descriptor": {"name": "bulk"},
+        "status": "COMPLETE",
+    }
 
 
 def test_chatty_input_has_a_state_after_every_record(tmp_path: Path) -> None:
     datagen.write_airbyte_input(WorkloadShape("chatty_state", 50, state_every=1), tmp_path / "in.jsonl")
     types = [m["type"] for m in _lines(tmp_path / "in.jsonl")]
-    assert types == ["RECORD", "STATE"] * 50
+    assert types == ["RECORD", "STATE"] * 50 + ["TRACE"]
 
 
 def test_many_streams_interleave_and_global_states_name_every_stream(tmp_path: Path) -> None:

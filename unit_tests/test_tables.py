@@ -98,6 +98,8 @@ class FakeStarRocks:
             self.tables[(db, b)] = self.tables.pop((db, a))
         elif m := re.match(rf"DROP TABLE IF EXISTS {IDENT}\.{IDENT} FORCE\Z", sql):
             self.tables.pop((unquote(m.group(1)), unquote(m.group(2))), None)
+        elif sql.startswith("INSERT INTO "):
+            pass  # a rebuild's or a fold's copy: the fake keeps no rows
         else:
             raise AssertionError(f"unexpected statement {sql}")
         return 0
@@ -120,8 +122,14 @@ class FakeStarRocks:
         if m := re.match(rf"DESC {IDENT}\.{IDENT}", sql):
             table = self.tables[(unquote(m.group(1)), unquote(m.group(2)))]
             return [(n, t.lower(), "YES", "false", None, "") for n, t in table["columns"]]
-        if m := re.match(rf"SELECT MIN.*FROM {IDENT}\.{IDENT}", sql):
-            return [self.tables[(unquote(m.group(1)), unquote(m.group(2)))]["gens"]]
+        if "information_schema.tables " in sql:  # which of the named tables exist
+            db, *names = args
+            return [(name,) for name in names if (db, name) in self.tables]
+        if m := re.match(rf"SELECT 1 FROM {IDENT}\.{IDENT} WHERE .* < (\d+) LIMIT 1", sql):
+            low, _ = self.tables[(unquote(m.group(1)), unquote(m.group(2)))]["gens"]  # (None, None): empty
+            return [(1,)] if low is not None and low < int(m.group(3)) else []
+        if re.match(r"SELECT (COUNT\(\*\)|DISTINCT)", sql):
+            return [(0,)]
         raise AssertionError(f"unexpected query {sql}")
 
     def query_named(self, sql: str, args=None) -> list[dict]:  # noqa: ANN001
@@ -307,6 +315,7 @@ def test_finish_swaps_staging_in_or_renames_it_on_a_first_sync_and_does_nothing_
     tables.finish(first, complete=True)
     assert ("airbyte", "s") in fake.tables and ("airbyte", "s__airbyte_tmp") not in fake.tables
     assert any("RENAME `s`" in s for s in fake.statements)
+    fake.tables[("airbyte", "s")]["gens"] = (1, 1)  # the first sync's rows
     second = manager(fake).prepare(configured(mode="overwrite", gen=2, min_gen=2))
     fake.statements.clear()
     manager(fake).finish(second, complete=True)
@@ -316,9 +325,15 @@ def test_finish_swaps_staging_in_or_renames_it_on_a_first_sync_and_does_nothing_
     ]
 
 
-def test_staging_of_the_same_generation_is_reused_and_of_another_dropped():
+def test_staging_of_this_refresh_or_empty_is_reused_and_with_older_generations_dropped():
     columns = [("_airbyte_raw_id", "VARCHAR(36)"), ("_airbyte_generation_id", "BIGINT"), ("id", "BIGINT")]
-    for gens, dropped in (((4, 4), False), ((3, 3), True), ((3, 4), True), ((None, None), True)):
+    for gens, dropped in (
+        ((4, 4), False),
+        ((4, 5), False),
+        ((None, None), False),
+        ((3, 3), True),
+        ((3, 4), True),
+    ):
         fake = FakeStarRocks()
         fake.add_table("airbyte", "s__airbyte_tmp", "DUPLICATE", columns, gens=gens)
         manager(fake).prepare(configured(mode="overwrite", gen=4, min_gen=4))
@@ -364,25 +379,32 @@ def test_a_refused_widening_keeps_the_old_type_and_nulls_mismatches_with_typecas
     ]
 
 
-def test_model_or_key_changes_are_refused_with_a_clear_message():
+def test_model_or_key_changes_rebuild_the_table_and_swap_it_in():
+    properties = {"id": {"type": "integer"}, "k": {"type": "integer"}}
     fake = FakeStarRocks()
-    manager(fake).prepare(configured())
-    with pytest.raises(ConfigError, match="refresh"):
-        manager(fake).prepare(configured(mode="append_dedup", pk=[["id"]]))
-    fake = FakeStarRocks()
-    manager(fake).prepare(
-        configured(
-            mode="append_dedup", pk=[["id"]], properties={"id": {"type": "integer"}, "k": {"type": "integer"}}
-        )
-    )
-    with pytest.raises(ConfigError, match="keyed on"):
-        manager(fake).prepare(
-            configured(
-                mode="append_dedup",
-                pk=[["k"]],
-                properties={"id": {"type": "integer"}, "k": {"type": "integer"}},
-            )
-        )
+    manager(fake).prepare(configured(properties=properties))
+    fake.statements.clear()
+    target = manager(fake).prepare(configured(mode="append_dedup", pk=[["k"]], properties=properties))
+    assert fake.tables[("airbyte", "s")]["model"] == "PRIMARY" and fake.tables[("airbyte", "s")]["keys"] == [
+        "k"
+    ]
+    assert ("airbyte", "s__airbyte_new") not in fake.tables and target.dedup
+    writes = [
+        s.split(" (")[0]
+        for s in fake.statements
+        if not s.startswith(("SELECT", "DESC", "CREATE DATA", "SHOW", "ADMIN SHOW"))  # reads, not writes
+    ]
+    assert writes == [
+        "DROP TABLE IF EXISTS `airbyte`.`s__airbyte_new` FORCE",
+        "CREATE TABLE IF NOT EXISTS `airbyte`.`s__airbyte_new`",
+        "INSERT INTO `airbyte`.`s__airbyte_new`",
+        "ALTER TABLE `airbyte`.`s` SWAP WITH `s__airbyte_new`",
+        "DROP TABLE IF EXISTS `airbyte`.`s__airbyte_new` FORCE",
+    ]
+    fake.statements.clear()
+    manager(fake).prepare(configured(properties=properties))  # back to append: a Duplicate Key table
+    assert fake.tables[("airbyte", "s")]["model"] == "DUPLICATE"
+    assert any(s.startswith("ALTER TABLE `airbyte`.`s` SWAP WITH") for s in fake.statements)
 
 
 def test_streams_colliding_on_one_table_name_get_distinct_tables_and_namespaces_separate_databases():

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from destination_starrocks.errors import InputError, LoadFailedError
 from destination_starrocks.spec import StarRocksConfig
+from destination_starrocks.stream_completion import IncompleteStreamsError
 from destination_starrocks.writer import Writer
 from unit_tests.writer_fakes import (
     FakeTarget,
@@ -140,11 +141,36 @@ def test_dedup_keeps_newest_cursor_per_key_within_a_batch():
 
 def test_stream_complete_finishes_the_table_once_after_its_rows_commit():
     loader = RecordingLoader()
-    writer, _, tables = make_writer(loader)
+    targets = [FakeTarget((None, s), catalog_generations=True) for s in STREAMS]
+    writer, output, tables = make_writer(loader, targets)
     status = stream_status("a", "COMPLETE")
-    run(writer, [record("a", 1), status, record("b", 2)])
-    assert tables.finished[0] == ((None, "a"), True)
-    assert sorted(tables.finished) == [((None, "a"), True), ((None, "b"), True), ((None, "c"), True)]
+    lines = [record("a", 1), status, record("b", 2), stream_state("b", 1)]
+    with pytest.raises(
+        IncompleteStreamsError, match=r"b \(no stream status\), c \(no stream status\)"
+    ) as failed:
+        run(writer, lines)
+    assert failed.value.failure_type == "transient_error"  # as the bulk CDK's SyncManager.markInputConsumed
+    # a was finished (swapped) when its COMPLETE came; b and c only at the end, as incomplete.
+    assert tables.finished == [((None, "a"), True), ((None, "b"), False), ((None, "c"), False)]
+    assert len(loader.committed["b"]) == 1 and len(output.states) == 1  # nothing rolled back
+
+
+def test_input_without_any_status_fails_every_stream_when_the_catalog_has_generations():
+    loader = RecordingLoader()
+    targets = [FakeTarget((None, s), catalog_generations=True) for s in STREAMS]
+    writer, output, tables = make_writer(loader, targets)
+    with pytest.raises(IncompleteStreamsError, match="did not end with a COMPLETE"):
+        run(writer, [record("a", 1), stream_state("a", 1)])
+    assert sorted(tables.finished) == [((None, s), False) for s in STREAMS]
+    assert len(loader.committed["a"]) == 1 and len(output.states) == 1
+
+
+def test_a_caller_from_before_refreshes_ends_every_stream_with_the_input(caplog):  # noqa: ANN001
+    loader = RecordingLoader()
+    writer, _, tables = make_writer(loader)  # catalog without generation ids, no stream status at all
+    run(writer, [record("a", 1), record("b", 2)])
+    assert sorted(tables.finished) == [((None, s), True) for s in STREAMS]
+    assert "counts as the end of a, b, c" in caplog.text
 
 
 def test_memory_budget_bounds_buffered_bytes():
@@ -285,6 +311,9 @@ def test_streams_the_source_reported_failed_are_not_finished_as_complete():
             },
         }
     )
-    run(writer, [record("a", 1), record("b", 2), incomplete, record("c", 3), error])
+    lines = [record("a", 1), stream_status("a"), record("b", 2), incomplete, record("c", 3), error]
+    lines.append(stream_status("b"))  # a COMPLETE after INCOMPLETE does not make it complete
+    with pytest.raises(IncompleteStreamsError, match=r"b \(INCOMPLETE\), c \(the source reported an error\)"):
+        run(writer, lines)
     assert sorted(tables.finished) == [((None, "a"), True), ((None, "b"), False), ((None, "c"), False)]
     assert len(loader.committed["b"]) == 1  # its records still commit; only the swap is withheld

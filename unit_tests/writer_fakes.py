@@ -35,6 +35,9 @@ class FakeTarget:
     dedup: bool = False
     shaper: PassThroughShaper = field(default_factory=PassThroughShaper)
     headers: dict[str, str] = field(default_factory=dict)
+    # False: a catalog without generation ids, where a clean end of input ends every stream that got no
+    # status (stream_completion.py), so tests of batching need not end with stream statuses.
+    catalog_generations: bool = False
 
     @property
     def database(self) -> str:
