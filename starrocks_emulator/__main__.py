@@ -3,7 +3,8 @@
 Serve (issue 4):
     python -m starrocks_emulator --host 127.0.0.1 --query-port P --http-port H
         --be-http-port B [--data-dir DIR] [--root-password PW] [--tablet-max-versions 1000]
-        [--compaction-interval-seconds S] [--tls-cert CERT --tls-key KEY]
+        [--compaction-interval-seconds S [--compaction-versions-per-second R] [--compaction-stopped]]
+        [--tls-cert CERT --tls-key KEY]
 Ports default to 0 (any free port). Once every port listens it prints one line `READY {json}` on stdout
 (the actual ports) and then logs one line per request on stderr until SIGTERM / SIGINT.
 
@@ -42,7 +43,21 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, help="DuckDB file lives here; in memory when absent")
     parser.add_argument("--root-password", default=None, help=f"default: ${ROOT_PASSWORD_ENV} or empty")
     parser.add_argument("--tablet-max-versions", type=int, default=1000)
-    parser.add_argument("--compaction-interval-seconds", type=float, default=None)
+    parser.add_argument(
+        "--compaction-interval-seconds", type=float, default=None, help="compact every S s; none: never"
+    )
+    parser.add_argument(
+        "--compaction-versions-per-second",
+        type=float,
+        default=None,
+        help="slow compaction: a tablet's version count falls by at most R per second (default: all at once)",
+    )
+    parser.add_argument(
+        "--compaction-stopped",
+        action="store_true",
+        help="start with compaction off (BE config max_compaction_concurrency = 0; UPDATE information_schema."
+        "be_configs turns it back on)",
+    )
     parser.add_argument("--tls-cert", default=None)
     parser.add_argument("--tls-key", default=None)
     parser.add_argument("--log-level", default="INFO")
@@ -65,6 +80,8 @@ def serve(argv: list[str]) -> int:
         root_password=password,
         tablet_max_versions=args.tablet_max_versions,
         compaction_interval_seconds=args.compaction_interval_seconds,
+        compaction_versions_per_second=args.compaction_versions_per_second,
+        compaction_stopped=args.compaction_stopped,
     )
     server = EmulatorServer(
         engine,

@@ -7,6 +7,12 @@ unmerged versions a tablet may hold before loads fail with "Too many versions". 
 `information_schema.loads`. The ledger keeps all of that in tables of `_emulator`, so it persists in the same
 DuckDB file as the data and survives a restart. Callers hold the engine lock.
 
+Ids: tables, partitions and tablets take their ids from one counter, as StarRocks' FE takes every catalog id from
+one generator, so `information_schema.tables_config.TABLE_ID` joins `information_schema.be_tablets.TABLE_ID`.
+Each table has one partition (the emulator does not partition); TRUNCATE gives it a new partition and tablets.
+A table also keeps the highest version count any of its tablets reached (`peak_version_count`, for benchmarks:
+compaction lowers the current count, not the peak).
+
 Docs: https://docs.starrocks.io/docs/loading/Stream_Load_transaction_interface/ (labels, txn states),
 https://docs.starrocks.io/docs/sql-reference/information_schema/loads/ (load jobs),
 https://docs.starrocks.io/docs/administration/management/BE_configuration/#tablet_max_versions
@@ -40,6 +46,10 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.tables (db VARCHAR, name VARCHAR, meta JSON,
     loads BIGINT DEFAULT 0, versions_created BIGINT DEFAULT 0, bytes BIGINT DEFAULT 0);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.tablets (db VARCHAR, tbl VARCHAR, tablet_id BIGINT, version BIGINT,
     version_count BIGINT);
+ALTER TABLE {SCHEMA}.tables ADD COLUMN IF NOT EXISTS table_id BIGINT;
+ALTER TABLE {SCHEMA}.tables ADD COLUMN IF NOT EXISTS peak_version_count BIGINT DEFAULT 1;
+ALTER TABLE {SCHEMA}.tablets ADD COLUMN IF NOT EXISTS partition_id BIGINT;
+ALTER TABLE {SCHEMA}.tablets ADD COLUMN IF NOT EXISTS create_unix BIGINT;
 CREATE TABLE IF NOT EXISTS {SCHEMA}.loads (txn_id BIGINT, label VARCHAR, db VARCHAR, tbl VARCHAR, state VARCHAR,
     type VARCHAR, scan_rows BIGINT, filtered_rows BIGINT, unselected_rows BIGINT, sink_rows BIGINT,
     load_bytes BIGINT, error_msg VARCHAR, tracking_url VARCHAR, create_time TIMESTAMP,
@@ -69,6 +79,14 @@ class Ledger:
             f"UPDATE {SCHEMA}.loads SET state = ?, error_msg = 'emulator restarted' WHERE state IN ('PREPARE', 'LOADING')",
             [FAILED_STATE],
         )
+        # Data directories written before tables had ids: give those tables theirs.
+        for db, name in con.execute(
+            f"SELECT db, name FROM {SCHEMA}.tables WHERE table_id IS NULL"
+        ).fetchall():
+            con.execute(
+                f"UPDATE {SCHEMA}.tables SET table_id = ? WHERE db = ? AND name = ?",
+                [self.next_id("tablet_id", FIRST_TABLET_ID), db, name],
+            )
 
     # ids
     def next_id(self, name: str, first: int, count: int = 1) -> int:
@@ -135,10 +153,22 @@ class Ledger:
 
     # tablets and versions
     def create_tablets(self, db: str, table: str, buckets: int) -> None:
-        first = self.next_id("tablet_id", FIRST_TABLET_ID, buckets)
+        """A new partition with `buckets` tablets at version 1 (one empty rowset each); the table gets its id
+        the first time."""
+        row = self.con.execute(
+            f"SELECT table_id FROM {SCHEMA}.tables WHERE db = ? AND name = ?", [db, table]
+        ).fetchone()
+        if row is not None and row[0] is None:
+            self.con.execute(
+                f"UPDATE {SCHEMA}.tables SET table_id = ? WHERE db = ? AND name = ?",
+                [self.next_id("tablet_id", FIRST_TABLET_ID), db, table],
+            )
+        partition = self.next_id("tablet_id", FIRST_TABLET_ID, buckets + 1)
+        created = int(time.time())
         self.con.executemany(
-            f"INSERT INTO {SCHEMA}.tablets VALUES (?, ?, ?, 1, 1)",
-            [[db, table, first + i] for i in range(buckets)],
+            f"INSERT INTO {SCHEMA}.tablets (db, tbl, tablet_id, version, version_count, partition_id, create_unix) "
+            "VALUES (?, ?, ?, 1, 1, ?, ?)",
+            [[db, table, partition + 1 + i, partition, created] for i in range(buckets)],
         )
 
     def drop_tablets(self, db: str, table: str) -> None:
@@ -179,33 +209,60 @@ class Ledger:
         )
         self.con.execute(
             f"UPDATE {SCHEMA}.tables SET loads = loads + ?, versions_created = versions_created + 1, "
-            "bytes = bytes + ? WHERE db = ? AND name = ?",
-            [1 if counts_as_load else 0, load_bytes, db, table],
+            "bytes = bytes + ?, peak_version_count = greatest(coalesce(peak_version_count, 1), "
+            f"(SELECT max(version_count) FROM {SCHEMA}.tablets WHERE db = ? AND tbl = ?)) WHERE db = ? AND name = ?",
+            [1 if counts_as_load else 0, load_bytes, db, table, db, table],
         )
 
-    def compact(self) -> int:
-        """Background compaction: merge every tablet's versions into one rowset (VersionCount back to 1)."""
+    def compact(self, max_merged: int | None = None) -> int:
+        """Merge versions on every tablet: down to one rowset (`max_merged` None), or lower each tablet's version
+        count by at most `max_merged` (never below 1). Returns how many tablets changed."""
         changed = self.con.execute(
             f"SELECT count(*) FROM {SCHEMA}.tablets WHERE version_count > 1"
         ).fetchone()
-        self.con.execute(f"UPDATE {SCHEMA}.tablets SET version_count = 1 WHERE version_count > 1")
+        if max_merged is None:
+            self.con.execute(f"UPDATE {SCHEMA}.tablets SET version_count = 1 WHERE version_count > 1")
+        elif max_merged > 0:
+            self.con.execute(
+                f"UPDATE {SCHEMA}.tablets SET version_count = greatest(1, version_count - ?) WHERE version_count > 1",
+                [max_merged],
+            )
+        else:
+            return 0
         return int(changed[0]) if changed else 0
+
+    def tablet_infos(self, table_id: int | None = None) -> list[dict[str, Any]]:
+        """Every tablet (of one table when `table_id` is given) with its table's name, id and model."""
+        where, args = ("WHERE t.table_id = ?", [table_id]) if table_id is not None else ("", [])
+        rows = self.con.execute(
+            f"SELECT t.db, t.name, t.table_id, b.partition_id, b.tablet_id, b.version, b.version_count, "
+            f"b.create_unix, t.bytes FROM {SCHEMA}.tables t JOIN {SCHEMA}.tablets b ON b.db = t.db AND b.tbl = t.name "
+            f"{where} ORDER BY b.tablet_id",
+            args,
+        ).fetchall()
+        names = "db table table_id partition_id tablet_id version version_count create_unix bytes".split()
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def table_ids(self) -> dict[tuple[str, str], int]:
+        rows = self.con.execute(f"SELECT db, name, table_id FROM {SCHEMA}.tables").fetchall()
+        return {(db, name): table_id for db, name, table_id in rows if table_id is not None}
 
     def table_stats(self) -> dict[str, dict[str, int]]:
         rows = self.con.execute(
             f"SELECT t.db, t.name, t.loads, t.versions_created, t.bytes, count(b.tablet_id), "
-            f"coalesce(max(b.version_count), 0) FROM {SCHEMA}.tables t LEFT JOIN {SCHEMA}.tablets b "
-            "ON b.db = t.db AND b.tbl = t.name GROUP BY ALL ORDER BY t.db, t.name"
+            f"coalesce(max(b.version_count), 0), coalesce(t.peak_version_count, 1) FROM {SCHEMA}.tables t "
+            f"LEFT JOIN {SCHEMA}.tablets b ON b.db = t.db AND b.tbl = t.name GROUP BY ALL ORDER BY t.db, t.name"
         ).fetchall()
         return {
             f"{db}.{name}": {
                 "loads": loads,
                 "versions_created": versions,
                 "version_count": version_count,
+                "peak_version_count": max(peak, version_count),
                 "bytes": nbytes,
                 "tablets": tablets,
             }
-            for db, name, loads, versions, nbytes, tablets, version_count in rows
+            for db, name, loads, versions, nbytes, tablets, version_count, peak in rows
         }
 
     def commit_times(self) -> dict[str, list[float]]:
