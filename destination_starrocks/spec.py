@@ -185,6 +185,19 @@ class StarRocksConfig(BaseModel):
         json_schema_extra=_ui(20),
     )
 
+    version_ceiling: float = Field(
+        0.5,
+        title="Version ceiling (share of tablet_max_versions)",
+        description="Share of StarRocks' version limit per tablet (`tablet_max_versions`, 1000 by default) that "
+        "this connector keeps each table under. It reads the table's version count every few seconds while it "
+        "loads into it; from half the ceiling on it doubles that table's flush interval and batch size per step, "
+        "and goes back to the configured values once compaction has merged the versions. A STATE still waits at "
+        "most max(flush interval, 300 s). 0 turns this off.",
+        ge=0,
+        le=1,
+        json_schema_extra=_ui(21),
+    )
+
     @field_validator("load_urls")
     @classmethod
     def _host_port(cls, urls: list[str]) -> list[str]:

@@ -25,7 +25,7 @@ import gzip
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
 import requests
@@ -75,6 +75,7 @@ class LoadResult:
     attempts: int
     seconds: float
     endpoint: str
+    compaction_wait_seconds: float = 0.0  # time spent backing off on "too many versions" before it committed
 
 
 class StreamLoader:
@@ -162,12 +163,13 @@ class StreamLoader:
                     # The load may have committed before the connection broke: ask before sending again.
                     state = self.settled_state(request.database, request.label)
                     if state in COMMITTED_STATES:
-                        return self._result(request, state, request.rows, attempts, started, endpoint)
+                        result = self._result(request, state, request.rows, attempts, started, endpoint)
+                        return replace(result, compaction_wait_seconds=versions_waited)
                 self._rotate_endpoint()
             else:
                 outcome = self._interpret(request, answer, attempts, started, endpoint)
                 if isinstance(outcome, LoadResult):
-                    return outcome
+                    return replace(outcome, compaction_wait_seconds=versions_waited)
                 kind, last_error = outcome
                 if kind == "versions":
                     delay = min(VERSIONS_BACKOFF_BASE_SECONDS * 2 ** min(attempts, 6), 60.0)

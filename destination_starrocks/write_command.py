@@ -101,17 +101,21 @@ def run_write(
     from destination_starrocks.sql import SqlClient
     from destination_starrocks.stream_load import StreamLoader
     from destination_starrocks.tables import TableManager
+    from destination_starrocks.version_pressure import open_reader
     from destination_starrocks.writer import Writer
 
     with SqlClient.from_config(config) as sql:
         tables = TableManager(sql, config)
         targets = [tables.prepare(configured) for configured in streams]
         loader = StreamLoader(config)
+        pressure = open_reader(config)
         try:
             send, transactions = _choose_send(config, loader)
-            Writer(config, targets, send, tables, output, transactions=transactions).run(stdin)
+            Writer(config, targets, send, tables, output, transactions, pressure).run(stdin)
         finally:
             loader.close()
+            if pressure is not None:
+                pressure.close()
 
 
 def _choose_send(config: StarRocksConfig, loader: Any) -> tuple[Any, bool]:
