@@ -11,6 +11,9 @@ to the StarRocks Flink and Kafka connectors' 90 MB / 500,000-row defaults. A STA
 `flush_interval_seconds` (60 s): that bounds how late a checkpoint leaves and, for a source that sends a STATE
 after every record, makes it one load per table per minute instead of one per record. The memory budget (384
 MiB) holds one full batch being loaded plus the next one filling, with room for the STATEs waiting on them.
+`version_ceiling` (0.5) is a share of `tablet_max_versions` because that limit is what fails, whatever the
+compaction speed; half of it leaves the rest to other writers and to queries (docs/starrocks.md, "Version
+pressure").
 """
 
 from __future__ import annotations
