@@ -81,7 +81,10 @@ class TablePressure:
         self.loads_at_request = self.loads
 
     def on_reading(self, reading: Reading) -> None:
-        """Loads committed since the reading was requested may or may not be in it: they are counted."""
+        """Loads committed since the reading was requested may or may not be in it: they are counted. A reading
+        that failed only for now (the connection) changes nothing; the next one is asked for as usual."""
+        if reading.retry:
+            return
         self.reading = reading
         if reading.versions is None:
             return
@@ -195,7 +198,9 @@ class PressureControl:
             p = self.table(key)
             first = p.reading is None
             p.on_reading(reading)
-            if first and reading.versions is None:
+            if reading.retry:
+                logger.debug("Reading the version count of %s.%s failed for now: %s", *key, reading.source)
+            elif first and reading.versions is None:
                 logger.info(
                     "The version count of %s.%s is %s; it is slowed down only if StarRocks answers a load with "
                     "'too many versions'.",

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from destination_starrocks.errors import ConnectorError
+from destination_starrocks.errors import ConfigError, ConnectorError, StarRocksSqlError
 from destination_starrocks.spec import StarRocksConfig
 from destination_starrocks.sql import SqlClient
 
@@ -82,6 +82,7 @@ class Reading:
     kind: str  # VERSIONS or COMPACTION_SCORE
     source: str  # where it came from, or why nothing was readable
     started: float  # monotonic time the read began (loads committed after it may be missing from it)
+    retry: bool = False  # unreadable for now only (the connection failed): ask again later
 
 
 @dataclass
@@ -90,6 +91,16 @@ class TableProbe:
 
     table_id: int | None = None
     failed: dict[str, str] = field(default_factory=dict)
+
+
+# MySQL client errors of a connection that failed (not of a query StarRocks refused).
+CONNECTION_ERRORS = {2003, 2005, 2006, 2013}
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    return isinstance(exc, ConfigError) or (
+        isinstance(exc, StarRocksSqlError) and exc.code in CONNECTION_ERRORS
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -132,7 +143,8 @@ def read_table(
     score_limit: Callable[[], Limit],
     clock: Callable[[], float] = time.monotonic,
 ) -> Reading:
-    """Read one table's pressure from the first source that answers; `probe` remembers what failed."""
+    """Read one table's pressure from the first source that answers; `probe` remembers what StarRocks refused.
+    A connection that fails raises (the caller may ask again later)."""
     started = clock()
     if "be_tablets" not in probe.failed:
         try:
@@ -150,6 +162,8 @@ def read_table(
             probe.table_id = None
             probe.failed["be_tablets"] = "no tablet rows for the table"
         except (ConnectorError, LookupError, ValueError, TypeError) as exc:
+            if _connection_failed(exc):
+                raise
             probe.failed["be_tablets"] = _reason(exc)
     if "partitions_meta" not in probe.failed:
         try:
@@ -161,6 +175,8 @@ def read_table(
                 )
             probe.failed["partitions_meta"] = "no compaction score (not a shared-data table)"
         except (ConnectorError, ValueError, TypeError) as exc:
+            if _connection_failed(exc):
+                raise
             probe.failed["partitions_meta"] = _reason(exc)
     why = "; ".join(f"{source}: {reason}" for source, reason in probe.failed.items())
     return Reading(None, version_limit.value, VERSIONS, f"not readable ({why})", started)
@@ -172,7 +188,7 @@ class VersionPressureReader:
     The writer's loop calls `start()` once (reads the limit, synchronously), `request(database, table)` whenever
     a table it loads into is due (cheap; a table already queued is not queued twice), and `collect()` to take
     the readings that arrived; `close()` at the end. Failures never reach the sync: a table whose pressure
-    cannot be read gets a Reading with `versions=None` saying why.
+    cannot be read gets a Reading with `versions=None` saying why (`retry` when only the connection failed).
     """
 
     def __init__(self, connect: Callable[[], Sql], clock: Callable[[], float] = time.monotonic) -> None:
@@ -237,9 +253,10 @@ class VersionPressureReader:
                         self._sql = self._connect()
                     reading = read_table(self._sql, *key, probe, self.limit, self._scores, self._clock)
                 except Exception as exc:  # noqa: BLE001 - reading pressure must never fail the sync
-                    reading = Reading(
-                        None, self.limit.value, VERSIONS, f"not readable ({_reason(exc)})", self._clock()
-                    )
+                    why = f"not readable now ({_reason(exc)})"
+                    reading = Reading(None, self.limit.value, VERSIONS, why, self._clock(), retry=True)
+                    if self._sql is not None:
+                        self._sql.close()  # reconnects on the next reading
                 self._results.put((key, reading))
         finally:
             if self._sql is not None:

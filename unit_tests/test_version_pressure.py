@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from destination_starrocks import version_pressure as vp
 from destination_starrocks.errors import StarRocksSqlError
 
@@ -86,18 +88,24 @@ def test_tablet_max_versions_is_the_strictest_be_or_the_default() -> None:
     assert vp.read_score_limit(FakeSql({vp.SCORE_BOUND_SQL: DENIED})).value == 2000
 
 
-def test_the_reader_works_in_the_background_and_queues_a_table_once() -> None:
-    sql = FakeSql({vp.BE_CONFIGS_SQL: [("60",)], vp.TABLE_ID_SQL: [(7,)], vp.BE_TABLETS_SQL: [(5,)]})
-    reader = vp.VersionPressureReader(lambda: sql)
-    assert reader.start() == vp.Limit(60, "information_schema.be_configs")
-    reader.request("d", "t")
-    reader.request("d", "t")  # already queued: not asked twice
+def first_readings(reader: vp.VersionPressureReader) -> list:
+    """The first readings the reader hands back (within 5 s), then close it."""
     deadline = time.monotonic() + 5
     readings: list = []
     while not readings and time.monotonic() < deadline:
         readings = reader.collect()
         time.sleep(0.01)
     reader.close()
+    return readings
+
+
+def test_the_reader_works_in_the_background_and_queues_a_table_once() -> None:
+    sql = FakeSql({vp.BE_CONFIGS_SQL: [("60",)], vp.TABLE_ID_SQL: [(7,)], vp.BE_TABLETS_SQL: [(5,)]})
+    reader = vp.VersionPressureReader(lambda: sql)
+    assert reader.start() == vp.Limit(60, "information_schema.be_configs")
+    reader.request("d", "t")
+    reader.request("d", "t")  # already queued: not asked twice
+    readings = first_readings(reader)
     assert [(key, r.versions, r.limit) for key, r in readings] == [(("d", "t"), 5.0, 60)]
     assert [s for s, _ in sql.ran].count(vp.BE_TABLETS_SQL) == 1
     assert sql.closed
@@ -110,10 +118,14 @@ def test_a_connection_that_fails_gives_an_unreadable_reading_not_an_error() -> N
     reader = vp.VersionPressureReader(connect)
     assert reader.start().value == 1000
     reader.request("d", "t")
-    deadline = time.monotonic() + 5
-    readings: list = []
-    while not readings and time.monotonic() < deadline:
-        readings = reader.collect()
-        time.sleep(0.01)
-    reader.close()
+    readings = first_readings(reader)
     assert readings and readings[0][1].versions is None and "Can't connect" in readings[0][1].source
+    assert readings[0][1].retry  # only the connection failed: asked again later
+
+
+def test_a_connection_lost_mid_read_is_not_remembered_as_an_unreadable_source() -> None:
+    sql = FakeSql({vp.TABLE_ID_SQL: StarRocksSqlError(2013, "Lost connection to MySQL server during query")})
+    probe = vp.TableProbe()
+    with pytest.raises(StarRocksSqlError):
+        vp.read_table(sql, "d", "t", probe, LIMIT, no_score_limit)
+    assert probe.failed == {}

@@ -179,5 +179,7 @@ def test_table_pressure_projects_the_reading_plus_this_syncs_own_loads() -> None
     assert (pressure.refusals, pressure.compaction_wait_seconds, pressure.highest_seen) == (1, 2.5, 10.0)
     assert not pressure.due(now=1.0) and pressure.due(now=5.0)
     assert not pressure.due(now=5.0, tables_loading=40)  # 40 tables: each read every 10 s at most
+    pressure.on_reading(Reading(None, 100, VERSIONS, "not readable now (lost connection)", 6.0, retry=True))
+    assert pressure.projected() == 15  # a failed connection changes nothing
     pressure.on_reading(Reading(None, 100, VERSIONS, "not readable (x)", 6.0))
     assert pressure.projected() is None and pressure.highest_seen == 10.0
