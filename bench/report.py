@@ -2,7 +2,9 @@
 
 Contract: `workload_entry(...)` gives one workload's JSON object with every key issue 7 lists (`records`,
 `wall_s`, `records_per_s`, `connector_cpu_s`, `peak_rss_mb`, `loads`, `max_versions_per_table`, and for
-`chatty_state` also `max_loads_per_table_per_interval`); a workload that failed keeps every key (as null)
+`chatty_state` also `max_loads_per_table_per_interval`), the highest version count any of its tables' tablets
+reached (`peak_version_count`, which compaction does not lower; per table in `peak_version_count_per_table`)
+next to the emulator's `tablet_max_versions` (issue 14); a workload that failed keeps every key (as null)
 and says why in `error`. `finish_report(...)` adds the top-level `parse_floor_records_per_s`,
 `ratio_to_floor`, `ratio_to_peer`, the emulator's ingest rate and each target with whether it holds.
 Every figure that is judged is a ratio of two things measured in the same run, or a count, never an
@@ -22,6 +24,8 @@ WORKLOAD_KEYS = (
     "peak_rss_mb",
     "loads",
     "max_versions_per_table",
+    "peak_version_count",
+    "tablet_max_versions",
 )
 
 
@@ -40,11 +44,25 @@ def max_loads_in_window(commit_times: list[float], interval_s: float) -> int:
     return best
 
 
-def load_stats(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Loads and versions over a workload's tables: total loads, the worst table's versions."""
+def load_stats(tables: dict[str, dict[str, Any]], tablet_max_versions: int | None = None) -> dict[str, Any]:
+    """Loads and versions over a workload's tables: total loads, the worst table's versions and peak."""
+    peaks = {name: int(t.get("peak_version_count", t.get("version_count", 0))) for name, t in tables.items()}
+    versions = {
+        "peak_version_count": max(peaks.values(), default=0),
+        "peak_version_count_per_table": peaks,
+        "tablet_max_versions": tablet_max_versions,
+    }
     if not tables:
-        return {"loads": 0, "max_versions_per_table": 0, "max_version_count": 0, "rows": 0, "tables": 0}
+        return {
+            "loads": 0,
+            "max_versions_per_table": 0,
+            "max_version_count": 0,
+            "rows": 0,
+            "tables": 0,
+            **versions,
+        }
     return {
+        **versions,
         "loads": sum(int(t.get("loads", 0)) for t in tables.values()),
         "max_versions_per_table": max(int(t.get("versions_created", 0)) for t in tables.values()),
         "max_version_count": max(int(t.get("version_count", 0)) for t in tables.values()),
@@ -71,7 +89,11 @@ def workload_entry(
         "peak_rss_mb": round(peak_rss_mb, 1) if ok and peak_rss_mb is not None else None,
         "loads": loads["loads"] if loads else None,
         "max_versions_per_table": loads["max_versions_per_table"] if loads else None,
+        "peak_version_count": loads.get("peak_version_count") if loads else None,
+        "tablet_max_versions": loads.get("tablet_max_versions") if loads else None,
     }
+    if loads and loads.get("peak_version_count_per_table"):
+        entry["peak_version_count_per_table"] = loads["peak_version_count_per_table"]
     if loads:
         entry["max_version_count"] = loads["max_version_count"]
         entry["rows_in_tables"] = loads["rows"]
@@ -93,8 +115,11 @@ def _per_cpu_second(entry: dict[str, Any]) -> float | None:
     return entry["records"] / cpu if cpu else None
 
 
-def _target(measured: float | None, limit: float, at_least: bool) -> dict[str, Any]:
-    holds = None if measured is None else (measured >= limit if at_least else measured <= limit)
+def _target(measured: float | None, limit: float | None, at_least: bool) -> dict[str, Any]:
+    if measured is None or limit is None:
+        holds = None
+    else:
+        holds = measured >= limit if at_least else measured <= limit
     return {"measured": measured, "limit": limit, "holds": holds}
 
 
@@ -106,6 +131,8 @@ def finish_report(report: dict[str, Any], max_buffer_memory_mb: int) -> dict[str
         return {} if entry.get("error") else entry  # a failed workload measures nothing
 
     bulk, peer, many, chatty = (measured(n) for n in ("bulk", "peer", "many_streams", "chatty_state"))
+    pressure = measured("chatty_slow_compaction")
+    ceiling = pressure.get("ceiling_versions")
     report["ratio_to_floor"] = _ratio(bulk.get("records_per_s"), report.get("parse_floor_records_per_s"))
     report["ratio_to_peer"] = _ratio(bulk.get("records_per_s"), peer.get("records_per_s"))
     # Not a target; shown because the peer's wall time is mostly the server's (it waits on INSERTs), while
@@ -125,6 +152,12 @@ def finish_report(report: dict[str, Any], max_buffer_memory_mb: int) -> dict[str
         f"many_streams.peak_rss_mb <= max_buffer_memory_mb + 150 ({rss_limit})": _target(
             many.get("peak_rss_mb"), rss_limit, at_least=False
         ),
+        f"chatty_slow_compaction.peak_version_count <= version_ceiling x tablet_max_versions ({ceiling})": _target(
+            pressure.get("peak_version_count"), ceiling, at_least=False
+        ),
+        "chatty_slow_compaction.too_many_versions_answers == 0": _target(
+            pressure.get("too_many_versions_answers"), 0, at_least=False
+        ),
     }
     return report
 
@@ -141,7 +174,10 @@ def _cell(value: Any) -> str:
 
 def format_table(report: dict[str, Any], workloads: tuple[str, ...]) -> str:
     """A short plain-text table of the workloads, the ratios and the targets."""
-    header = ("workload", "records", "wall_s", "records/s", "cpu_s", "rss_mb", "loads", "max_versions")
+    header = (
+        "workload", "records", "wall_s", "records/s", "cpu_s", "rss_mb", "loads", "max_versions", "peak_versions",
+        "of_limit",
+    )  # fmt: skip
     keys = WORKLOAD_KEYS
     rows = [header]
     for name in workloads:

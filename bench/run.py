@@ -4,8 +4,8 @@ Usage: `.venv/bin/python bench/run.py [--quick] [--only WORKLOAD ...] [--output 
 
 One run starts the bundled StarRocks emulator, generates every workload's input with a fixed seed into a
 temporary directory (files, not memory), and runs, in this order: the parse floor and the connector on the
-`bulk` input, `chatty_state`, `many_streams`, `dedup`, the one-INSERT-per-record baseline and the peer
-(`target-starrocks`). The connector runs as `destination-starrocks write --config C --catalog K < input`, a
+`bulk` input, `chatty_state`, `many_streams`, `dedup`, `chatty_slow_compaction` (on an emulator of its own whose
+compaction is slow), the one-INSERT-per-record baseline and the peer (`target-starrocks`). The connector runs as `destination-starrocks write --config C --catalog K < input`, a
 subprocess measured by `bench.measure` (wall time, its own user+sys CPU, its peak RSS); loads and versions
 come from the emulator's `GET /_emulator/stats`. It writes bench/results/latest.json (`--only` writes
 bench/results/partial.json unless `--output` is given) and prints a short table. Issue 7 lists the keys.
@@ -36,7 +36,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench import baselines, datagen, peer, report  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
-from bench.workloads import ALL_WORKLOADS, CONNECTOR_WORKLOADS, PRESETS, Preset  # noqa: E402
+from bench.workloads import (  # noqa: E402
+    ALL_WORKLOADS,
+    CONNECTOR_WORKLOADS,
+    PRESETS,
+    PRESSURE_WORKLOADS,
+    SLOW_COMPACTION_VERSIONS_PER_S,
+    Preset,
+)
 from destination_starrocks.spec import StarRocksConfig  # noqa: E402
 from integration_tests.connector import connect  # noqa: E402
 from starrocks_emulator.process import EmulatorProcess  # noqa: E402
@@ -49,6 +56,8 @@ USER = "root"
 # "Too many versions" after 1000 records. `versions_created` (what is reported) is not reduced by compaction.
 COMPACTION_INTERVAL_S = 1.0
 PEER_PROBE_RECORDS = 500
+# StarRocks' refusal of a load past tablet_max_versions, in older and newer BEs' words.
+TOO_MANY_VERSIONS = (b"too many versions. tablet_id", b"because of too many versions")
 PASSWORD = ""
 
 
@@ -77,13 +86,15 @@ def _emulator_cpu_s(emu: EmulatorProcess) -> float:
 
 def _connector_output(stdout_path: Path) -> dict[str, Any]:
     """What the connector said on stdout: STATE messages echoed, and the first error TRACE if any."""
-    states = 0
+    states = refused = 0
     last_count = None
     error = None
     with open(stdout_path, "rb") as lines:
         for line in lines:
             if not line.startswith(b"{"):
                 continue
+            if b'"LOG"' in line and any(words in line.lower() for words in TOO_MANY_VERSIONS):
+                refused += 1
             try:
                 message = orjson.loads(line)
             except orjson.JSONDecodeError:
@@ -95,14 +106,25 @@ def _connector_output(stdout_path: Path) -> dict[str, Any]:
                 trace_error = message["trace"].get("error")
                 if trace_error:
                     error = trace_error.get("internal_message") or trace_error.get("message")
-    return {"states_emitted": states, "last_state_record_count": last_count, "trace_error": error}
+    return {
+        "states_emitted": states,
+        "last_state_record_count": last_count,
+        "too_many_versions_answers": refused,
+        "trace_error": error,
+    }
 
 
 def run_connector_workload(
-    emu: EmulatorProcess, shape: datagen.WorkloadShape, input_path: Path, workdir: Path, timeout_s: float
+    emu: EmulatorProcess,
+    shape: datagen.WorkloadShape,
+    input_path: Path,
+    workdir: Path,
+    timeout_s: float,
+    **settings: Any,
 ) -> dict[str, Any]:
     database = f"bench_{shape.name}"
     config = {
+        **settings,
         "host": emu.host,
         "query_port": emu.query_port,
         "http_port": emu.http_port,
@@ -123,7 +145,7 @@ def run_connector_workload(
     emulator_cpu = _emulator_cpu_s(emu) - emulator_cpu
     output = _connector_output(measured.stdout_path)
     tables = report.tables_of_database(emu.stats(), database)
-    loads = report.load_stats(tables)
+    loads = report.load_stats(tables, emu.tablet_max_versions)
     error = None
     if measured.returncode != 0:
         reason = "timed out" if measured.timed_out else f"exit code {measured.returncode}"
@@ -149,6 +171,28 @@ def run_connector_workload(
     return entry
 
 
+def run_pressure_workload(shape: datagen.WorkloadShape, workdir: Path, timeout_s: float) -> dict[str, Any]:
+    """A STATE after every record with `flush_interval_seconds: 0` against slow compaction (issue 14), on an
+    emulator of its own: without the connector's version-pressure control every STATE would be a load and the
+    table would reach `tablet_max_versions` ("Too many versions")."""
+    input_path = workdir / f"{shape.name}.jsonl"
+    _log(f"generating {shape.name} input ({shape.records:,} records)")
+    datagen.write_airbyte_input(shape, input_path)
+    defaults = StarRocksConfig(host="x")
+    with EmulatorProcess(
+        compaction_interval_seconds=0.5, compaction_versions_per_second=SLOW_COMPACTION_VERSIONS_PER_S
+    ) as emu:
+        entry = run_connector_workload(emu, shape, input_path, workdir, timeout_s, flush_interval_seconds=0)
+    input_path.unlink()
+    entry.update(
+        flush_interval_seconds=0,
+        compaction_versions_per_second=SLOW_COMPACTION_VERSIONS_PER_S,
+        version_ceiling=defaults.version_ceiling,
+        ceiling_versions=round(defaults.version_ceiling * emu.tablet_max_versions),
+    )
+    return entry
+
+
 def run_single_insert(emu: EmulatorProcess, input_path: Path, records: int) -> dict[str, Any]:
     database = "bench_single_insert"
     _log(f"single_insert_baseline: {records:,} INSERT statements")
@@ -158,7 +202,7 @@ def run_single_insert(emu: EmulatorProcess, input_path: Path, records: int) -> d
         )
     except pymysql.MySQLError as exc:
         return report.workload_entry(records, None, None, None, None, error=f"{type(exc).__name__}: {exc}")
-    loads = report.load_stats(report.tables_of_database(emu.stats(), database))
+    loads = report.load_stats(report.tables_of_database(emu.stats(), database), emu.tablet_max_versions)
     entry = report.workload_entry(result["records"], result["wall_s"], None, None, loads)
     entry["connector_cpu_s"] = entry["peak_rss_mb"] = None  # pymysql runs inside the harness: not measured
     _drop_database(emu, database)
@@ -196,7 +240,7 @@ def _peer_attempt(
         timeout_s=timeout_s,
     )
     emulator_cpu = _emulator_cpu_s(emu) - emulator_cpu
-    loads = report.load_stats(report.tables_of_database(emu.stats(), database))
+    loads = report.load_stats(report.tables_of_database(emu.stats(), database), emu.tablet_max_versions)
     _drop_database(emu, database)
     error = None
     if measured.returncode != 0:
@@ -327,6 +371,12 @@ def run(
                 floors.append(baselines.parse_floor(bulk_input))
             else:
                 input_path.unlink()
+        for name in PRESSURE_WORKLOADS:
+            if name in only:
+                result[name] = _guarded(
+                    shapes[name].records,
+                    lambda name=name: run_pressure_workload(shapes[name], workdir, preset.timeout_s),
+                )
         if floors:
             result["parse_floor"] = baselines.combine_floors(floors)
             result["parse_floor_records_per_s"] = result["parse_floor"]["records_per_s"]

@@ -11,6 +11,9 @@ to the StarRocks Flink and Kafka connectors' 90 MB / 500,000-row defaults. A STA
 `flush_interval_seconds` (60 s): that bounds how late a checkpoint leaves and, for a source that sends a STATE
 after every record, makes it one load per table per minute instead of one per record. The memory budget (384
 MiB) holds one full batch being loaded plus the next one filling, with room for the STATEs waiting on them.
+`version_ceiling` (0.5) is a share of `tablet_max_versions` because that limit is what fails, whatever the
+compaction speed; half of it leaves the rest to other writers and to queries (docs/starrocks.md, "Version
+pressure").
 """
 
 from __future__ import annotations
@@ -193,6 +196,19 @@ class StarRocksConfig(BaseModel):
         title="Table properties",
         description='PROPERTIES for tables the connector creates, e.g. {"replication_num": "1"}.',
         json_schema_extra=_ui(20),
+    )
+
+    version_ceiling: float = Field(
+        0.5,
+        title="Version ceiling (share of tablet_max_versions)",
+        description="Share of StarRocks' version limit per tablet (`tablet_max_versions`, 1000 by default) that "
+        "this connector keeps each table under. It reads the table's version count every few seconds while it "
+        "loads into it; from half the ceiling on it doubles that table's flush interval and batch size per step, "
+        "and goes back to the configured values once compaction has merged the versions. A STATE still waits at "
+        "most max(flush interval, 300 s). 0 turns this off.",
+        ge=0,
+        le=1,
+        json_schema_extra=_ui(21),
     )
 
     @field_validator("load_urls")

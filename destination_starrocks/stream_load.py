@@ -31,7 +31,7 @@ import gzip
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote, urlencode
 
 from destination_starrocks.errors import ConfigError, LoadFailedError, TransientError
@@ -134,6 +134,7 @@ class LoadResult:
     attempts: int
     seconds: float
     endpoint: str
+    compaction_wait_seconds: float = 0.0  # time spent backing off on "too many versions" before it committed
 
 
 class StreamLoader:
@@ -211,12 +212,13 @@ class StreamLoader:
                     # The load may have committed before the connection broke: ask before sending again.
                     state = self.settled_state(request.database, request.label)
                     if state in COMMITTED_STATES:
-                        return self._result(request, state, request.rows, attempts, started, endpoint)
+                        result = self._result(request, state, request.rows, attempts, started, endpoint)
+                        return replace(result, compaction_wait_seconds=versions_waited)
                 self._rotate_endpoint()
             else:
                 outcome = self._interpret(request, answer, attempts, started, endpoint)
                 if isinstance(outcome, LoadResult):
-                    return outcome
+                    return replace(outcome, compaction_wait_seconds=versions_waited)
                 kind, last_error = outcome
                 if kind == "slow_down":
                     delay = versions_delay(slow_downs)

@@ -124,6 +124,7 @@ def run_write(
     from destination_starrocks.sql import SqlClient
     from destination_starrocks.stream_load import StreamLoader
     from destination_starrocks.tables import TableManager
+    from destination_starrocks.version_pressure import open_reader
     from destination_starrocks.writer import Writer
 
     with SqlClient.from_config(config) as sql:
@@ -134,11 +135,13 @@ def run_write(
         if stop is not None and stop.signalled:
             raise Stopped(stop.name)
         loader = StreamLoader(config)
+        pressure = open_reader(config)
         try:
             send, rollback = _choose_send(config, loader, server)
             writer = Writer(
-                config, targets, send, tables, output, transactions=rollback is not None, rollback=rollback
-            )
+                config, targets, send, tables, output,
+                transactions=rollback is not None, rollback=rollback, pressure=pressure,
+            )  # fmt: skip
             if stop is not None:
                 stop.attach(writer.request_stop)
             try:
@@ -148,6 +151,8 @@ def run_write(
                     stop.detach()
         finally:
             loader.close()
+            if pressure is not None:
+                pressure.close()
 
 
 def _choose_send(config: StarRocksConfig, loader: Any, server: ServerInfo) -> tuple[Any, Any]:

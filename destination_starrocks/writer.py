@@ -5,6 +5,11 @@ releases STATE messages from the checkpoint ledger as loads commit. A small thre
 most one per stream at a time (so a stream's batches commit in order) and at most `max_concurrent_loads` in
 all. The loop never blocks on a load except for backpressure (the memory budget) and at the end.
 
+Version pressure: each stream has its own effective limits (`StreamRuntime.limits`), the configured ones until
+its table's version count climbs; then it is slowed down in steps (longer interval, larger batch) and back.
+PressureControl (pressure_control.py) decides, from readings of StarRocks (version_pressure.py) and the loads
+the writer reports to it; the writer applies what it returns.
+
 Failure rule: if a load fails for good, the loop stops reading, lets the other loads finish, releases only
 the states whose records are all committed, and re-raises, so the sync fails with a TRACE and no STATE after
 the failed records ever leaves.
@@ -31,9 +36,10 @@ from destination_starrocks import flush_policy, stream_completion
 from destination_starrocks.buffer import Batch, TableBuffer
 from destination_starrocks.checkpoints import CheckpointLedger, StreamKey
 from destination_starrocks.errors import InputError, RecordError
-from destination_starrocks.flush_policy import BufferView, FlushLimits, Reason
+from destination_starrocks.flush_policy import BufferView, FlushLimits, Reason, StreamLimits
 from destination_starrocks.labels import batch_label, new_run_token
 from destination_starrocks.messages import LineReader, Output
+from destination_starrocks.pressure_control import PressureControl, Reader, TableKey, TableSummary
 from destination_starrocks.spec import StarRocksConfig
 from destination_starrocks.stop_signals import LOAD_GRACE_SECONDS, Stopped
 from destination_starrocks.stream_completion import COMPLETE, INCOMPLETE, SOURCE_ERROR, StreamEnd
@@ -92,13 +98,23 @@ class StreamRuntime:
     finished: bool = False  # tables.finish() done
     loads: int = 0
     rows_loaded: int = 0
-    row_limit: int = 0  # rows that trigger a size flush (batch_size, less what an open transaction holds)
+    limits: StreamLimits = field(default_factory=lambda: StreamLimits(0, 0, 0, 0.0))  # effective, per stream
+    row_limit: int = 0  # rows that trigger a size flush (limits.batch_size, less an open transaction's rows)
+    byte_limit: int = 0  # bytes that trigger a size flush (limits.batch_bytes)
     txn_number: int = 1  # transaction mode: the open transaction's number (part of its label)
     txn_records: int = 0  # records in chunks of the open transaction
     txn_oldest: float | None = None  # arrival of the open transaction's oldest record
 
     def active(self) -> bool:
         return not self.buffer.is_empty() or self.txn_records > 0
+
+    @property
+    def interval_seconds(self) -> float:
+        return self.limits.interval_seconds
+
+    @property
+    def table_key(self) -> TableKey:
+        return (self.target.database, self.target.load_table)
 
     @property
     def shaper(self) -> Shaper:
@@ -118,6 +134,7 @@ class WriteSummary:
     bytes_loaded: int = 0
     seconds: float = 0.0
     loads_per_table: dict[str, int] = field(default_factory=dict)
+    tables: dict[str, TableSummary] = field(default_factory=dict)
 
 
 class Writer:
@@ -130,9 +147,11 @@ class Writer:
         output: Output,
         transactions: bool = False,
         rollback: RollbackFn | None = None,
+        pressure: Reader | None = None,
     ) -> None:
         self._config = config
         self._limits = FlushLimits.from_config(config)
+        self._pressure = PressureControl(config, self._limits, pressure)
         self._send_fn = send
         self._transactions = transactions
         self._rollback = rollback
@@ -141,9 +160,9 @@ class Writer:
         self._streams: dict[StreamKey, StreamRuntime] = {}
         for target in targets:
             key = _key(*target.stream)
-            self._streams[key] = StreamRuntime(
-                key, target, TableBuffer(key, target.dedup), row_limit=config.batch_size
-            )
+            runtime = StreamRuntime(key, target, TableBuffer(key, target.dedup))
+            self._apply_limits(runtime, self._pressure.limits(runtime.table_key))
+            self._streams[key] = runtime
         self._ledger = CheckpointLedger(list(self._streams))
         self._pool = ThreadPoolExecutor(config.max_concurrent_loads, thread_name_prefix="stream-load")
         # Finished loads for the loop; None is request_stop()'s wake-up call.
@@ -221,7 +240,6 @@ class Writer:
         """
         loads = orjson.loads
         received = self._ledger.received
-        batch_bytes = self._limits.batch_bytes
         line_no = self._line_no
         records = 0
         last_name = last_namespace = runtime = None
@@ -263,11 +281,11 @@ class Writer:
                             size = buffer.add(shaper.shape(data, emitted_at, meta and meta.get("changes")))
                         received[runtime.key] += 1
                         records += 1
-                        if size >= batch_bytes or buffer.records >= runtime.row_limit:
+                        if size >= runtime.byte_limit or buffer.records >= runtime.row_limit:
                             self._seal(
                                 runtime,
                                 flush_policy.size_reason(
-                                    self._limits, buffer.records, size, runtime.row_limit
+                                    self._limits, buffer.records, size, runtime.row_limit, runtime.byte_limit
                                 ),
                             )
                     elif kind == "STATE":
@@ -300,7 +318,8 @@ class Writer:
         pending = self._ledger.state_received(message, line)
         for key in pending.needs:
             self._streams[key].buffer.mark_state()
-        for key in flush_policy.due_on_state(self._limits, pending.needs):
+        covered = [(key, self._streams[key].interval_seconds) for key in pending.needs]
+        for key in flush_policy.due_on_state(covered):
             runtime = self._streams[key]
             if not runtime.buffer.is_empty():
                 self._seal(runtime, Reason.STATE)
@@ -342,6 +361,9 @@ class Writer:
         """Between blocks of input: collect finished loads, run the timers and the memory budget."""
         self._drain()
         now = time.monotonic()
+        active = [r.table_key for r in self._streams.values() if r.active()]
+        for table, limits in self._pressure.watch(now, active):
+            self._apply_table_limits(table, limits)
         views = [self._view(r) for r in self._streams.values() if r.active()]
         for key in flush_policy.due_by_age(self._limits, views, now):
             self._seal(self._streams[key], Reason.AGE)
@@ -375,7 +397,9 @@ class Writer:
         oldest = buffer.oldest
         if runtime.txn_oldest is not None:
             oldest = runtime.txn_oldest if oldest is None else min(oldest, runtime.txn_oldest)
-        return BufferView(runtime.key, buffer.row_count, buffer.memory_bytes, oldest)
+        return BufferView(
+            runtime.key, buffer.row_count, buffer.memory_bytes, oldest, runtime.interval_seconds
+        )
 
     # ---- loads ----------------------------------------------------------------------------------------
 
@@ -384,12 +408,12 @@ class Writer:
         commit = True
         if self._transactions and reason in (Reason.BYTES, Reason.MEMORY):
             # A chunk of the open transaction, unless the transaction has reached batch_size rows.
-            commit = runtime.txn_records + buffer.records >= self._limits.batch_size
+            commit = runtime.txn_records + buffer.records >= runtime.limits.batch_size
         if buffer.is_empty() and not (commit and runtime.txn_records):
             return
         oldest = buffer.oldest
         received = self._ledger.received[runtime.key]
-        if not self._transactions and self._aligns(buffer, reason):
+        if not self._transactions and self._aligns(runtime, reason):
             batch = buffer.seal_at_state(received)
         else:
             batch = buffer.seal(received)
@@ -407,7 +431,7 @@ class Writer:
                 runtime.txn_records += batch.records
                 if runtime.txn_oldest is None:
                     runtime.txn_oldest = oldest
-            runtime.row_limit = self._limits.batch_size - runtime.txn_records
+            runtime.row_limit = runtime.limits.batch_size - runtime.txn_records
         logger.debug(
             "Sealed %s for %s: %d rows, %d bytes (%s)",
             "a load" if commit else "a transaction chunk",
@@ -418,15 +442,18 @@ class Writer:
         )
         runtime.waiting.append(batch)
         self._pending_bytes += batch.memory_bytes
+        if commit and (limits := self._pressure.sealed(runtime.table_key)) is not None:
+            self._apply_table_limits(runtime.table_key, limits)
         self._submit(runtime)
 
-    def _aligns(self, buffer: TableBuffer, reason: Reason | None) -> bool:
+    def _aligns(self, runtime: StreamRuntime, reason: Reason | None) -> bool:
         """Cut at the last STATE for size, memory and age flushes (not at the end or on request); for an age
         flush only if what stays behind will not itself be due at once (one load per table per interval)."""
         if reason in (Reason.ROWS, Reason.BYTES, Reason.MEMORY):
             return True
-        if reason is Reason.AGE and buffer.mark_time is not None:
-            return time.monotonic() - buffer.mark_time < self._limits.interval_seconds
+        mark_time = runtime.buffer.mark_time
+        if reason is Reason.AGE and mark_time is not None:
+            return time.monotonic() - mark_time < runtime.interval_seconds
         return False
 
     def _submit(self, runtime: StreamRuntime) -> None:
@@ -503,6 +530,10 @@ class Writer:
         self._ledger.batch_committed(runtime.key, batch.received_through)
         runtime.loads += 1
         runtime.rows_loaded += batch.row_count
+        if (
+            limits := self._pressure.committed(runtime.table_key, result.compaction_wait_seconds)
+        ) is not None:
+            self._apply_table_limits(runtime.table_key, limits)
         self.summary.loads += 1
         self.summary.bytes_loaded += batch.nbytes
         table = f"{runtime.target.database}.{runtime.target.table}"
@@ -612,6 +643,19 @@ class Writer:
             ", ".join(abandoned) or "none",
         )
 
+    # ---- version pressure -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _apply_limits(runtime: StreamRuntime, limits: StreamLimits) -> None:
+        runtime.limits = limits
+        runtime.row_limit = limits.batch_size - runtime.txn_records
+        runtime.byte_limit = limits.batch_bytes
+
+    def _apply_table_limits(self, table: TableKey, limits: StreamLimits) -> None:
+        for runtime in self._streams.values():
+            if runtime.table_key == table:
+                self._apply_limits(runtime, limits)
+
     # ---- messages -------------------------------------------------------------------------------------
 
     def _log_progress(self, now: float) -> None:
@@ -631,6 +675,12 @@ class Writer:
 
     def _log_summary(self) -> None:
         s = self.summary
+        self._pressure.finish()
+        for runtime in self._streams.values():
+            table = f"{runtime.target.database}.{runtime.target.table}"
+            s.tables[table] = self._pressure.summary(runtime.table_key, self._ledger.received[runtime.key])
+        for table, figures in sorted(s.tables.items()):
+            logger.info("%s", figures.line(table))
         per_table = ", ".join(f"{t}: {n}" for t, n in sorted(s.loads_per_table.items()))
         logger.info(
             "Write complete: %d records in %.1fs (%.0f/s), %d loads (= new versions per tablet), %d of %d states "

@@ -4,9 +4,10 @@ Serve:
     python -m starrocks_emulator --host 127.0.0.1 [--frontends 1] [--backends 1]
         [--query-port P --http-port H --be-http-port B]          # the first (leader) FE, the first BE
         [--fe-http-ports H1,H2 --fe-query-ports P1,P2 --be-http-ports B1,B2 --be-https-ports S1,S2]
-        [--starrocks-version 3.3.5] [--run-mode shared_nothing|shared_data]
+        [--starrocks-version 3.3.5] [--run-mode shared_nothing|shared_data] [--default-replication-num 1]
         [--data-dir DIR] [--root-password PW] [--tablet-max-versions 1000]
-        [--compaction-interval-seconds S] [--tls-cert CERT --tls-key KEY]
+        [--compaction-interval-seconds S [--compaction-versions-per-second R] [--compaction-stopped]]
+        [--tls-cert CERT --tls-key KEY]
 `--frontends N` runs a leader FE and N-1 followers, `--backends M` M BEs (cluster.py). Ports default to 0
 (any free port). Once every port listens it prints one line `READY {json}` on stdout (host, the first FE's
 and BE's ports under the old keys, every node under `frontends` / `backends`, the version and run mode) and
@@ -54,8 +55,22 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, help="DuckDB file lives here; in memory when absent")
     parser.add_argument("--root-password", default=None, help=f"default: ${ROOT_PASSWORD_ENV} or empty")
     parser.add_argument("--tablet-max-versions", type=int, default=1000)
-    parser.add_argument("--compaction-interval-seconds", type=float, default=None)
     parser.add_argument("--default-replication-num", type=int, default=1, help="1 as allin1, 3 as self-built")
+    parser.add_argument(
+        "--compaction-interval-seconds", type=float, default=None, help="compact every S s; none: never"
+    )
+    parser.add_argument(
+        "--compaction-versions-per-second",
+        type=float,
+        default=None,
+        help="slow compaction: a tablet's version count falls by at most R per second (default: all at once)",
+    )
+    parser.add_argument(
+        "--compaction-stopped",
+        action="store_true",
+        help="start with compaction off (BE config max_compaction_concurrency = 0; UPDATE information_schema."
+        "be_configs turns it back on)",
+    )
     parser.add_argument("--tls-cert", default=None)
     parser.add_argument("--tls-key", default=None)
     parser.add_argument("--log-level", default="INFO")
@@ -98,6 +113,8 @@ def serve(argv: list[str]) -> int:
         tablet_max_versions=args.tablet_max_versions,
         compaction_interval_seconds=args.compaction_interval_seconds,
         default_replication_num=args.default_replication_num,
+        compaction_versions_per_second=args.compaction_versions_per_second,
+        compaction_stopped=args.compaction_stopped,
     )
     server = EmulatorServer(
         engine,

@@ -75,6 +75,8 @@ class EmulatorProcess:
         root_password: str = "",
         tablet_max_versions: int = 1000,
         compaction_interval_seconds: float | None = None,
+        compaction_versions_per_second: float | None = None,
+        compaction_stopped: bool = False,
         tls_cert: str | None = None,
         tls_key: str | None = None,
         host: str = "127.0.0.1",
@@ -93,6 +95,8 @@ class EmulatorProcess:
         self.root_password = root_password
         self.tablet_max_versions = tablet_max_versions
         self.compaction_interval_seconds = compaction_interval_seconds
+        self.compaction_versions_per_second = compaction_versions_per_second
+        self.compaction_stopped = compaction_stopped
         self.tls_cert, self.tls_key = tls_cert, tls_key
         self.host = host
         self.query_port = self.http_port = self.be_http_port = 0
@@ -153,6 +157,10 @@ class EmulatorProcess:
             command += ["--data-dir", self.data_dir]
         if self.compaction_interval_seconds:
             command += ["--compaction-interval-seconds", str(self.compaction_interval_seconds)]
+        if self.compaction_versions_per_second is not None:
+            command += ["--compaction-versions-per-second", str(self.compaction_versions_per_second)]
+        if self.compaction_stopped:
+            command.append("--compaction-stopped")
         if self.tls_cert and self.tls_key:
             command += ["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
         if self.default_replication_num is not None:

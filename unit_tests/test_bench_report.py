@@ -23,20 +23,38 @@ def test_max_loads_in_window_counts_the_busiest_sliding_window() -> None:
 def test_load_stats_takes_the_worst_table_and_sums_loads() -> None:
     stats = {
         "tables": {
-            "bench_x.a": {"loads": 3, "versions_created": 3, "version_count": 4, "rows": 10},
-            "bench_x.b": {"loads": 7, "versions_created": 7, "version_count": 8, "rows": 5},
+            "bench_x.a": {
+                "loads": 3,
+                "versions_created": 3,
+                "version_count": 4,
+                "peak_version_count": 9,
+                "rows": 10,
+            },
+            "bench_x.b": {
+                "loads": 7,
+                "versions_created": 7,
+                "version_count": 8,
+                "peak_version_count": 8,
+                "rows": 5,
+            },
             "other.c": {"loads": 99, "versions_created": 99, "version_count": 99, "rows": 1},
         }
     }
     tables = report.tables_of_database(stats, "bench_x")
     assert sorted(tables) == ["bench_x.a", "bench_x.b"]
-    assert report.load_stats(tables) == {
+    assert report.load_stats(tables, tablet_max_versions=1000) == {
         "loads": 10,
         "max_versions_per_table": 7,
         "max_version_count": 8,
         "rows": 15,
         "tables": 2,
+        "peak_version_count": 9,  # compaction lowered a's count to 4; its peak stays
+        "peak_version_count_per_table": {"bench_x.a": 9, "bench_x.b": 8},
+        "tablet_max_versions": 1000,
     }
+    entry = report.workload_entry(10, 1.0, 1.0, 1.0, report.load_stats(tables, 1000))
+    assert (entry["peak_version_count"], entry["tablet_max_versions"]) == (9, 1000)
+    assert entry["peak_version_count_per_table"] == {"bench_x.a": 9, "bench_x.b": 8}
 
 
 def test_a_failed_workload_keeps_every_key_and_says_why() -> None:
@@ -56,6 +74,11 @@ def test_ratios_and_targets_are_computed_from_the_same_run() -> None:
         "peer": {"records_per_s": 2_000.0},
         "many_streams": {"peak_rss_mb": 500.0},
         "chatty_state": {"max_loads_per_table_per_interval": 1},
+        "chatty_slow_compaction": {
+            "peak_version_count": 260,
+            "ceiling_versions": 500,
+            "too_many_versions_answers": 0,
+        },
     }
     report.finish_report(result, max_buffer_memory_mb=256)
     assert result["ratio_to_floor"] == 0.25
@@ -67,8 +90,13 @@ def test_ratios_and_targets_are_computed_from_the_same_run() -> None:
     assert verdicts["chatty_state.max_loads_per_table_per_interval <= 1"] is True
     assert verdicts["bulk.peak_rss_mb <= max_buffer_memory_mb + 150 (406)"] is True
     assert verdicts["many_streams.peak_rss_mb <= max_buffer_memory_mb + 150 (406)"] is False
-    table = report.format_table(result, ("bulk", "peer"))
+    assert verdicts[
+        "chatty_slow_compaction.peak_version_count <= version_ceiling x tablet_max_versions (500)"
+    ]
+    assert verdicts["chatty_slow_compaction.too_many_versions_answers == 0"] is True
+    table = report.format_table(result, ("bulk", "peer", "chatty_slow_compaction"))
     assert "MISSED" in table and "bulk" in table
+    assert "peak_versions" in table.splitlines()[0] and "of_limit" in table.splitlines()[0]
 
 
 def test_missing_peer_leaves_ratio_to_peer_null_not_zero() -> None:

@@ -33,7 +33,13 @@ def test_tiny_run_writes_every_workload_key_and_the_ratios(tmp_path: Path) -> No
     assert result["single_insert_baseline"]["records"] == tiny.single_insert
     # one INSERT per record: one committed load per record, whatever else happens
     assert result["single_insert_baseline"]["loads"] == tiny.single_insert
-    assert len(result["targets"]) == 6
+    assert len(result["targets"]) == 8
+    pressure = result["chatty_slow_compaction"]
+    assert "error" not in pressure, pressure.get("error")
+    assert (
+        pressure["states_emitted"] == tiny.chatty_slow_compaction and pressure["tablet_max_versions"] == 1000
+    )
+    assert pressure["too_many_versions_answers"] == 0 and pressure["peak_version_count"] >= 2
     # the harness reads the emulator's stats for the right tables: every bulk record is in them
     assert "error" not in result["bulk"], result["bulk"].get("error")
     assert result["bulk"]["rows_in_tables"] == tiny.bulk

@@ -27,8 +27,8 @@ def test_age_flushes_only_buffers_older_than_the_interval():
 def test_zero_interval_flushes_on_state_and_never_by_age():
     zero = FlushLimits(100, 1000, 0.0, 10_000)
     assert flush_policy.due_by_age(zero, [view("a", oldest=0.0)], now=1e9) == []
-    assert flush_policy.due_on_state(zero, [(None, "a")]) == [(None, "a")]
-    assert flush_policy.due_on_state(LIMITS, [(None, "a")]) == []
+    assert flush_policy.due_on_state([((None, "a"), zero.interval_seconds)]) == [(None, "a")]
+    assert flush_policy.due_on_state([((None, "a"), LIMITS.interval_seconds)]) == []
 
 
 def test_memory_flushes_largest_first_down_to_the_low_water_mark():
@@ -68,3 +68,70 @@ def test_defaults_give_at_most_ten_loads_per_million_typical_records():
     loads_by_rows = 1_000_000 / limits.batch_size
     loads_by_bytes = 1_000_000 * typical_row_bytes / limits.batch_bytes
     assert max(loads_by_rows, loads_by_bytes) <= 10
+
+
+# ---- version pressure ----------------------------------------------------------------------------------------
+
+POLICY = flush_policy.PressurePolicy(ceiling=0.5)  # ceiling: 500 of a 1000 limit
+
+
+def test_no_slowdown_below_half_the_ceiling_and_full_slowdown_at_it():
+    assert flush_policy.slowdown_for(POLICY, 249, 1000) == 0
+    assert flush_policy.slowdown_for(POLICY, 250, 1000) == 1  # a quarter of tablet_max_versions
+    assert flush_policy.slowdown_for(POLICY, 300, 1000) == 2
+    assert flush_policy.slowdown_for(POLICY, 449, 1000) == 4
+    assert flush_policy.slowdown_for(POLICY, 500, 1000) == flush_policy.MAX_SLOWDOWN
+    assert flush_policy.slowdown_for(POLICY, 5000, 1000) == flush_policy.MAX_SLOWDOWN
+
+
+def test_a_zero_ceiling_never_slows_down():
+    off = flush_policy.PressurePolicy(ceiling=0.0)
+    assert flush_policy.slowdown_for(off, 999, 1000) == 0
+    assert flush_policy.next_slowdown(off, 3, 999, 1000, fresh=True) == 0
+
+
+def test_slows_down_at_once_but_speeds_up_only_on_a_fresh_reading_well_below_the_threshold():
+    # Projected counts (not fresh) only ever push the step up.
+    assert flush_policy.next_slowdown(POLICY, 0, 350, 1000, fresh=False) == 3
+    assert flush_policy.next_slowdown(POLICY, 3, 100, 1000, fresh=False) == 3
+    # A fresh reading just under a threshold keeps the step (hysteresis of a quarter of the ceiling)...
+    assert flush_policy.next_slowdown(POLICY, 3, 300, 1000, fresh=True) == 3
+    assert flush_policy.next_slowdown(POLICY, 1, 200, 1000, fresh=True) == 1
+    # ... and one well below it steps down, as far as the count allows: all the way once compaction caught up.
+    assert flush_policy.next_slowdown(POLICY, 3, 200, 1000, fresh=True) == 2
+    assert flush_policy.next_slowdown(POLICY, 6, 50, 1000, fresh=True) == 0
+    # An unreadable count changes nothing.
+    assert flush_policy.next_slowdown(POLICY, 2, None, 1000, fresh=True) == 2
+
+
+def test_each_step_doubles_interval_and_batch_within_their_bounds():
+    limits = FlushLimits(batch_size=1000, batch_bytes=1000, interval_seconds=0.0, budget_bytes=10_000)
+    assert flush_policy.stream_limits(limits, 0) == flush_policy.StreamLimits(0, 1000, 1000, 0.0)
+    one, three = flush_policy.stream_limits(limits, 1), flush_policy.stream_limits(limits, 3)
+    assert (one.interval_seconds, one.batch_size, one.batch_bytes) == (2.0, 2000, 2000)
+    assert (three.interval_seconds, three.batch_size, three.batch_bytes) == (
+        8.0,
+        8000,
+        5000,
+    )  # half the budget
+    minute = FlushLimits(batch_size=1000, batch_bytes=1000, interval_seconds=60.0, budget_bytes=10_000)
+    intervals = [flush_policy.stream_limits(minute, step).interval_seconds for step in range(7)]
+    assert intervals == [60.0, 120.0, 240.0, 300.0, 300.0, 300.0, 300.0]  # a STATE waits at most 300 s
+    slow = FlushLimits(batch_size=1000, batch_bytes=1000, interval_seconds=900.0, budget_bytes=10_000)
+    assert flush_policy.stream_limits(slow, 6).interval_seconds == 900.0  # never shorter than configured
+
+
+def test_per_stream_intervals_drive_the_age_timer_and_the_state_flush():
+    views = [view("slowed", oldest=0.0), BufferView((None, "fast"), 1, 10, 0.0, interval_seconds=0.0)]
+    zero = FlushLimits(100, 1000, 0.0, 10_000)
+    slowed = [BufferView((None, "slowed"), 1, 10, 0.0, interval_seconds=4.0)]
+    assert flush_policy.due_by_age(zero, slowed, now=3.9) == []
+    assert flush_policy.due_by_age(zero, slowed, now=4.0) == [(None, "slowed")]
+    assert flush_policy.seconds_until_next_age_flush(zero, slowed, now=1.0) == 3.0
+    assert flush_policy.seconds_until_next_age_flush(zero, views[1:], now=1.0) is None
+    assert flush_policy.due_on_state([((None, "fast"), 0.0), ((None, "slowed"), 4.0)]) == [(None, "fast")]
+
+
+def test_size_reason_uses_the_streams_own_limits():
+    assert flush_policy.size_reason(LIMITS, 150, 0, row_limit=200, byte_limit=2000) is None
+    assert flush_policy.size_reason(LIMITS, 1, 2000, row_limit=200, byte_limit=2000) is Reason.BYTES

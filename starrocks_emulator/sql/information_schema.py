@@ -5,7 +5,8 @@ tables (filters, projections, joins, ORDER BY — whatever DuckDB can do) by mat
 private in-memory DuckDB and running the translated query there. Column names and order copy StarRocks' fe
 definitions (fe/fe-core/src/main/java/com/starrocks/catalog/system/information/*SystemTable.java) and values copy
 fe/.../service/InformationSchemaDataSource.java (TABLE_MODEL `PRIMARY_KEYS`/`DUP_KEYS`, backticked key lists).
-Tables: schemata, tables, tables_config, columns, loads, views, materialized_views (the last two empty).
+Tables: schemata, tables, tables_config, columns, loads, views, materialized_views (the last two empty), and
+be_tablets, be_configs (be_system_tables.py, which also checks their privileges for the querying user).
 Why a private DuckDB: these tables are small and derived; building them per query keeps them always current and
 keeps the engine's connection (and its lock) out of metadata queries.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from starrocks_emulator.sql import be_system_tables
 from starrocks_emulator.sql.ddl import show_type
 from starrocks_emulator.sql.translate import INFORMATION_SCHEMA, analysis_error, to_duckdb, unknown_table
 from starrocks_emulator.storage.catalog import Column, TableMeta
@@ -139,6 +141,7 @@ SCHEMAS: dict[str, list[tuple[str, str]]] = {
         ("COLLATION_CONNECTION", _V),
     ],
     "materialized_views": [("TABLE_SCHEMA", _V), ("TABLE_NAME", _V), ("MATERIALIZED_VIEW_DEFINITION", _V)],
+    **be_system_tables.SCHEMAS,
 }
 _TABLE_MODEL = {
     "PRIMARY": "PRIMARY_KEYS",
@@ -211,8 +214,12 @@ class InformationSchema:
                 metas.append(self.engine.table(db, name))
         return metas
 
-    def rows(self, table: str, only: dict[str, str] | None = None) -> list[tuple[Any, ...]]:
+    def rows(
+        self, table: str, only: dict[str, Any] | None = None, user: str | None = None
+    ) -> list[tuple[Any, ...]]:
         """Current rows of one information_schema table (pre-filtered by `only`; the query filters again)."""
+        if table in be_system_tables.SCHEMAS:
+            return be_system_tables.rows(self.engine, table, user, only or {})
         if table == "schemata":
             return [
                 ("def", db, "utf8", "utf8_general_ci", None)
@@ -275,8 +282,10 @@ class InformationSchema:
                 raise analysis_error(err) from err
             return [d[0] for d in cursor.description or []], cursor.fetchall()
 
-    def query(self, select: exp.Expression) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run a SELECT that reads information_schema tables only."""
+    def query(
+        self, select: exp.Expression, user: str | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a SELECT that reads information_schema tables only (as `user`, for the tables that check it)."""
         select = select.copy()
         wanted = set()
         for table in select.find_all(exp.Table):
@@ -293,7 +302,7 @@ class InformationSchema:
             for name in wanted:
                 defs = ", ".join(f'"{col}" {typ}' for col, typ in SCHEMAS[name])
                 self._con.execute(f'CREATE OR REPLACE TABLE main."is_{name}" ({defs})')
-                rows = self.rows(name, only)
+                rows = self.rows(name, only, user)
                 if rows:
                     marks = ", ".join("?" for _ in SCHEMAS[name])
                     self._con.executemany(f'INSERT INTO main."is_{name}" VALUES ({marks})', rows)
@@ -305,9 +314,9 @@ class InformationSchema:
             return names, cursor.fetchall()
 
 
-def _pinned(select: exp.Expression) -> dict[str, str]:
-    """`TABLE_SCHEMA = 'x'` / `TABLE_NAME = 'y'` conditions that every row of the answer must meet (equalities
-    joined to the WHERE only through AND), so rows that fail them need not be built."""
+def _pinned(select: exp.Expression) -> dict[str, Any]:
+    """`TABLE_SCHEMA = 'x'` / `TABLE_NAME = 'y'` / `TABLE_ID = n` conditions that every row of the answer must meet
+    (equalities joined to the WHERE only through AND), so rows that fail them need not be built."""
     where = select.args.get("where")
     if where is None:
         return {}
@@ -316,14 +325,16 @@ def _pinned(select: exp.Expression) -> dict[str, str]:
         column, literal = eq.left, eq.right
         if isinstance(column, exp.Literal) and isinstance(literal, exp.Column):
             column, literal = literal, column
-        if not (isinstance(column, exp.Column) and isinstance(literal, exp.Literal) and literal.is_string):
+        if not (isinstance(column, exp.Column) and isinstance(literal, exp.Literal)):
             continue
         name = column.name.upper()
-        if name not in ("TABLE_SCHEMA", "TABLE_NAME"):
+        if not (name in ("TABLE_SCHEMA", "TABLE_NAME") and literal.is_string) and not (
+            name == "TABLE_ID" and literal.is_int
+        ):
             continue
         parent = eq.parent
         while isinstance(parent, (exp.And, exp.Paren)):
             parent = parent.parent
         if isinstance(parent, exp.Where):
-            out[name] = literal.this
+            out[name] = int(literal.this) if name == "TABLE_ID" else literal.this
     return out

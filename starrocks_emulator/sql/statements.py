@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from starrocks_emulator.sql import be_system_tables
 from starrocks_emulator.sql.admin_statements import admin_statement
 from starrocks_emulator.sql.analyzer import check_column_name, check_db_name, check_table_name
 from starrocks_emulator.sql.ddl import column_from_def, table_meta_from_create
@@ -115,6 +116,10 @@ class StatementRunner:
             self._check("SELECT", db, table)
             rows, names = show_tablet(self.engine, db, table, self.be_host)
             return names, rows
+        match = be_system_tables.UPDATE_BE_CONFIG.match(text)
+        if match:
+            be_system_tables.update_be_config(self.engine, self.user, match)
+            return None
         match = _ADMIN_SHOW_CONFIG.match(text)
         if match:
             rows, names = admin_show_frontend_config(match.group("like"), self.engine)
@@ -220,7 +225,7 @@ class StatementRunner:
     def select(self, st: exp.Expression) -> Answer:
         st = self._fold_builtins(st)
         if is_information_schema(st, self.database):
-            return self.info.query(st)
+            return self.info.query(st, self.user)
         if not table_refs(st):
             return self.info.run_private(to_duckdb(st))
         for db, table in qualify_tables(st, self.database, self._exists):

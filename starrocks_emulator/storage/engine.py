@@ -77,6 +77,8 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
         tablet_max_versions: int = 1000,
         compaction_interval_seconds: float | None = None,
         default_replication_num: int = DEFAULT_REPLICATION_NUM,
+        compaction_versions_per_second: float | None = None,
+        compaction_stopped: bool = False,
     ) -> None:
         self.lock = threading.RLock()
         # Set by the cluster once its ports are bound (cluster.py); one FE and one BE until then.
@@ -88,6 +90,12 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
         self.default_replication_num = default_replication_num
         self.catalog_trash_expire_second: float = CATALOG_TRASH_EXPIRE_SECOND
         self.alter_step_seconds = ALTER_SCHEDULER_INTERVAL_MS / 1000
+        # The compaction model (see _compaction_loop): None merges everything each round; a number caps how much
+        # each tablet's version count falls per second. BE config `max_compaction_concurrency`: -1 no limit,
+        # 0 compaction off (docs/en/administration/management/BE_configuration.md); settable at runtime with
+        # UPDATE information_schema.be_configs (sql/be_system_tables.py).
+        self.compaction_versions_per_second = compaction_versions_per_second
+        self.max_compaction_concurrency = 0 if compaction_stopped else -1
         self.root_password = root_password
         path = ":memory:"
         if data_dir:
@@ -176,7 +184,7 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
             try:
                 self.con.execute(f"CREATE TABLE {qualified(meta.db, meta.name)} ({columns})")
                 self._save_meta(meta, insert=True)
-                self.ledger.create_tablets(meta.db, meta.name, max(1, meta.buckets))
+                self.ledger.create_tablets(meta.db, meta.name, max(1, meta.buckets), meta.table_id)
                 self.con.commit()
             except BaseException:
                 self.con.rollback()
@@ -371,14 +379,61 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
             1064, too_many_versions_message(table, tablet_id, count, self.tablet_max_versions)
         )
 
-    def compact(self) -> int:
+    def compact(self, max_merged: int | None = None) -> int:
         with self.lock:
-            return self.ledger.compact()
+            return self.ledger.compact(max_merged)
+
+    def table_id(self, db: str, table: str) -> int | None:
+        with self.lock:
+            meta = self._metas.get((db, table))
+            return meta.table_id or None if meta is not None else None
+
+    def tablet_infos(self, table_id: int | None = None) -> list[dict]:
+        """Tablets as information_schema.be_tablets needs them (sql/be_system_tables.py)."""
+        with self.lock:
+            infos = self.ledger.tablet_infos(table_id)
+            counts: dict[tuple[str, str], int] = {}
+            for info in infos:
+                key = (info["db"], info["table"])
+                counts[key] = counts.get(key, 0) + 1
+            rows: dict[tuple[str, str], int] = {}
+            for key in counts:
+                row = self.con.execute(f"SELECT count(*) FROM {qualified(*key)}").fetchone()
+                rows[key] = int(row[0]) if row else 0
+        for info in infos:
+            key = (info["db"], info["table"])
+            info["rows"] = rows[key] // counts[key]
+            info["data_size"] = int(info["bytes"] or 0) // counts[key]
+            info["model"] = self._metas[key].model if key in self._metas else "DUPLICATE"
+        return infos
 
     def _compaction_loop(self, interval: float) -> None:
+        """Background compaction, a model of StarRocks' shared-nothing compaction: every `interval` seconds
+        (the BE's compaction check interval, `cumulative_compaction_check_interval_seconds`) each tablet's
+        rowsets are merged, which lowers its version count (`be_tablets.NUM_VERSION`, the count that
+        `tablet_max_versions` bounds). With `compaction_versions_per_second` unset a round merges everything into
+        one rowset; with it set, a tablet's count falls by at most that many versions per second, which is how
+        slow compaction looks from outside. `max_compaction_concurrency` 0 stops it (StarRocks: "`0` indicates
+        disabling compaction", BE_configuration.md). Docs: https://docs.starrocks.io/docs/administration/management/BE_configuration/
+        (compaction section). Simpler than StarRocks: no cumulative/base split, no `min_cumulative_compaction_
+        num_singleton_deltas` threshold, no size tiers, every tablet compacts at the same rate regardless of the
+        other tablets (StarRocks shares a thread pool), and merging is instant within a round.
+        """
+        last = time.monotonic()
+        carry = 0.0
         while not self._stop.wait(interval):
+            now_ = time.monotonic()
+            elapsed, last = now_ - last, now_
+            if self.max_compaction_concurrency == 0:
+                carry = 0.0
+                continue
+            rate = self.compaction_versions_per_second
+            budget: int | None = None
+            if rate is not None:
+                carry += rate * elapsed
+                budget, carry = int(carry), carry - int(carry)
             try:
-                merged = self.compact()
+                merged = self.compact(budget)
                 if merged:
                     log.info("compaction merged versions on %d tablets", merged)
             except duckdb.Error:  # closed during shutdown
@@ -406,6 +461,10 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
     def grant(self, user: str, privileges: list[str], db: str | None, table: str | None) -> None:
         with self.lock:
             self.privileges.grant(user, privileges, db, table)
+
+    def has_privilege(self, user: str, privilege: str, db: str | None, table: str | None) -> bool:
+        with self.lock:
+            return self.privileges.has(user, privilege, db, table)
 
     def check_privilege(self, user: str, privilege: str, db: str, table: str | None) -> None:
         with self.lock:

@@ -7,6 +7,12 @@ unmerged versions a tablet may hold before loads fail with "too many versions". 
 `information_schema.loads`. The ledger keeps all of that in tables of `_emulator`, so it persists in the same
 DuckDB file as the data and survives a restart. Callers hold the engine lock.
 
+Ids: tables, partitions and tablets take their ids from one counter, as StarRocks' FE takes every catalog id from
+one generator, so `information_schema.tables_config.TABLE_ID` joins `information_schema.be_tablets.TABLE_ID`.
+Each table has one partition (the emulator does not partition); TRUNCATE gives it a new partition and tablets.
+A table also keeps the highest version count any of its tablets reached (`peak_version_count`, for benchmarks:
+compaction lowers the current count, not the peak).
+
 Docs: https://docs.starrocks.io/docs/loading/Stream_Load_transaction_interface/ (labels, txn states),
 https://docs.starrocks.io/docs/sql-reference/information_schema/loads/ (load jobs),
 https://docs.starrocks.io/docs/administration/management/BE_configuration/#tablet_max_versions
@@ -45,6 +51,10 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.tables (db VARCHAR, name VARCHAR, meta JSON,
     loads BIGINT DEFAULT 0, versions_created BIGINT DEFAULT 0, bytes BIGINT DEFAULT 0);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.tablets (db VARCHAR, tbl VARCHAR, tablet_id BIGINT, version BIGINT,
     version_count BIGINT);
+ALTER TABLE {SCHEMA}.tables ADD COLUMN IF NOT EXISTS table_id BIGINT;
+ALTER TABLE {SCHEMA}.tables ADD COLUMN IF NOT EXISTS peak_version_count BIGINT DEFAULT 1;
+ALTER TABLE {SCHEMA}.tablets ADD COLUMN IF NOT EXISTS partition_id BIGINT;
+ALTER TABLE {SCHEMA}.tablets ADD COLUMN IF NOT EXISTS create_unix BIGINT;
 CREATE TABLE IF NOT EXISTS {SCHEMA}.loads (txn_id BIGINT, label VARCHAR, db VARCHAR, tbl VARCHAR, state VARCHAR,
     type VARCHAR, scan_rows BIGINT, filtered_rows BIGINT, unselected_rows BIGINT, sink_rows BIGINT,
     load_bytes BIGINT, error_msg VARCHAR, tracking_url VARCHAR, create_time TIMESTAMP,
@@ -144,11 +154,19 @@ class Ledger:
         return [dict(zip(_LOAD_COLUMNS, row, strict=True)) for row in rows]
 
     # tablets and versions
-    def create_tablets(self, db: str, table: str, buckets: int) -> None:
-        first = self.next_id("tablet_id", FIRST_TABLET_ID, buckets)
+    def create_tablets(self, db: str, table: str, buckets: int, table_id: int) -> None:
+        """A new partition with `buckets` tablets at version 1 (one empty rowset each), of the table whose id
+        (TableMeta.table_id, information_schema's TABLE_ID) be_tablets reports."""
+        self.con.execute(
+            f"UPDATE {SCHEMA}.tables SET table_id = ? WHERE db = ? AND name = ?",
+            [table_id or None, db, table],
+        )
+        partition = self.next_id("tablet_id", FIRST_TABLET_ID, buckets + 1)
+        created = int(time.time())
         self.con.executemany(
-            f"INSERT INTO {SCHEMA}.tablets VALUES (?, ?, ?, 1, 1)",
-            [[db, table, first + i] for i in range(buckets)],
+            f"INSERT INTO {SCHEMA}.tablets (db, tbl, tablet_id, version, version_count, partition_id, create_unix) "
+            "VALUES (?, ?, ?, 1, 1, ?, ?)",
+            [[db, table, partition + 1 + i, partition, created] for i in range(buckets)],
         )
 
     def drop_tablets(self, db: str, table: str) -> None:
@@ -182,33 +200,56 @@ class Ledger:
         )
         self.con.execute(
             f"UPDATE {SCHEMA}.tables SET loads = loads + ?, versions_created = versions_created + 1, "
-            "bytes = bytes + ? WHERE db = ? AND name = ?",
-            [1 if counts_as_load else 0, load_bytes, db, table],
+            "bytes = bytes + ?, peak_version_count = greatest(coalesce(peak_version_count, 1), "
+            f"(SELECT max(version_count) FROM {SCHEMA}.tablets WHERE db = ? AND tbl = ?)) WHERE db = ? AND name = ?",
+            [1 if counts_as_load else 0, load_bytes, db, table, db, table],
         )
 
-    def compact(self) -> int:
-        """Background compaction: merge every tablet's versions into one rowset (VersionCount back to 1)."""
+    def compact(self, max_merged: int | None = None) -> int:
+        """Merge versions on every tablet: down to one rowset (`max_merged` None), or lower each tablet's version
+        count by at most `max_merged` (never below 1). Returns how many tablets changed."""
         changed = self.con.execute(
             f"SELECT count(*) FROM {SCHEMA}.tablets WHERE version_count > 1"
         ).fetchone()
-        self.con.execute(f"UPDATE {SCHEMA}.tablets SET version_count = 1 WHERE version_count > 1")
+        if max_merged is None:
+            self.con.execute(f"UPDATE {SCHEMA}.tablets SET version_count = 1 WHERE version_count > 1")
+        elif max_merged > 0:
+            self.con.execute(
+                f"UPDATE {SCHEMA}.tablets SET version_count = greatest(1, version_count - ?) WHERE version_count > 1",
+                [max_merged],
+            )
+        else:
+            return 0
         return int(changed[0]) if changed else 0
+
+    def tablet_infos(self, table_id: int | None = None) -> list[dict[str, Any]]:
+        """Every tablet (of one table when `table_id` is given) with its table's name, id and model."""
+        where, args = ("WHERE t.table_id = ?", [table_id]) if table_id is not None else ("", [])
+        rows = self.con.execute(
+            f"SELECT t.db, t.name, t.table_id, b.partition_id, b.tablet_id, b.version, b.version_count, "
+            f"b.create_unix, t.bytes FROM {SCHEMA}.tables t JOIN {SCHEMA}.tablets b ON b.db = t.db AND b.tbl = t.name "
+            f"{where} ORDER BY b.tablet_id",
+            args,
+        ).fetchall()
+        names = "db table table_id partition_id tablet_id version version_count create_unix bytes".split()
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def table_stats(self) -> dict[str, dict[str, int]]:
         rows = self.con.execute(
             f"SELECT t.db, t.name, t.loads, t.versions_created, t.bytes, count(b.tablet_id), "
-            f"coalesce(max(b.version_count), 0) FROM {SCHEMA}.tables t LEFT JOIN {SCHEMA}.tablets b "
-            "ON b.db = t.db AND b.tbl = t.name GROUP BY ALL ORDER BY t.db, t.name"
+            f"coalesce(max(b.version_count), 0), coalesce(t.peak_version_count, 1) FROM {SCHEMA}.tables t "
+            f"LEFT JOIN {SCHEMA}.tablets b ON b.db = t.db AND b.tbl = t.name GROUP BY ALL ORDER BY t.db, t.name"
         ).fetchall()
         return {
             f"{db}.{name}": {
                 "loads": loads,
                 "versions_created": versions,
                 "version_count": version_count,
+                "peak_version_count": max(peak, version_count),
                 "bytes": nbytes,
                 "tablets": tablets,
             }
-            for db, name, loads, versions, nbytes, tablets, version_count in rows
+            for db, name, loads, versions, nbytes, tablets, version_count, peak in rows
         }
 
     def commit_times(self) -> dict[str, list[float]]:

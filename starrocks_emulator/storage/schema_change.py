@@ -388,7 +388,7 @@ class SchemaChanges:
             try:
                 self.con.execute(f"DELETE FROM {qualified(db, name)}")
                 self.ledger.drop_tablets(db, name)
-                self.ledger.create_tablets(db, name, max(1, meta.buckets))
+                self.ledger.create_tablets(db, name, max(1, meta.buckets), meta.table_id)
                 self.con.commit()
             except BaseException:
                 self.con.rollback()
