@@ -1,9 +1,10 @@
 """The write loop: stdin lines → per-stream buffers → Stream Loads → STATE messages, in one direction.
 
 One thread (this one) reads decoded lines, shapes rows into buffers, asks the flush policy what to send, and
-releases STATE messages from the checkpoint ledger as loads commit. A small thread pool runs the loads, at
-most one per stream at a time (so a stream's batches commit in order) and at most `max_concurrent_loads` in
-all. The loop never blocks on a load except for backpressure (the memory budget) and at the end.
+releases STATE messages from the checkpoint ledger as loads commit. The load scheduler (load_scheduler.py) runs
+the loads on a small thread pool, at most one per stream at a time (so a stream's batches commit in order) and
+at most `max_concurrent_loads` in all. The loop never blocks on a load except for backpressure (the memory
+budget) and at the end.
 
 Version pressure: each stream has its own effective limits (`StreamRuntime.limits`), the configured ones until
 its table's version count climbs; then it is slowed down in steps (longer interval, larger batch) and back.
@@ -22,11 +23,9 @@ STATEs leave), rolls back the open transactions (transaction mode), logs what it
 from __future__ import annotations
 
 import logging
-import queue
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import IO, Any, Protocol
 
@@ -38,6 +37,7 @@ from destination_starrocks.checkpoints import CheckpointLedger, StreamKey
 from destination_starrocks.errors import InputError, RecordError
 from destination_starrocks.flush_policy import BufferView, FlushLimits, Reason, StreamLimits
 from destination_starrocks.labels import batch_label, new_run_token
+from destination_starrocks.load_scheduler import LoadScheduler
 from destination_starrocks.messages import LineReader, Output
 from destination_starrocks.pressure_control import PressureControl, Reader, TableKey, TableSummary
 from destination_starrocks.spec import StarRocksConfig
@@ -117,6 +117,10 @@ class StreamRuntime:
         return (self.target.database, self.target.load_table)
 
     @property
+    def name(self) -> str:
+        return self.target.load_table
+
+    @property
     def shaper(self) -> Shaper:
         return self.target.shaper
 
@@ -164,21 +168,27 @@ class Writer:
             self._apply_limits(runtime, self._pressure.limits(runtime.table_key))
             self._streams[key] = runtime
         self._ledger = CheckpointLedger(list(self._streams))
-        self._pool = ThreadPoolExecutor(config.max_concurrent_loads, thread_name_prefix="stream-load")
-        # Finished loads for the loop; None is request_stop()'s wake-up call.
-        self._done: queue.SimpleQueue[tuple[StreamRuntime, Batch, Future] | None] = queue.SimpleQueue()
-        self._running = 0
-        self._slot_queue: deque[StreamRuntime] = deque()  # streams with a sealed batch waiting for a slot
-        self._pending_bytes = 0  # sealed + in flight, counted against the memory budget
+        self._loads = LoadScheduler(config.max_concurrent_loads, self._send, self._committed, self._wake)
         self._run_token = new_run_token()
-        self._failure: BaseException | None = None
-        self._stop: Stopped | None = None  # set by request_stop(), from any thread
         self._saw_stream_status = False  # any stream status at all (STARTED, RUNNING, COMPLETE...)
         self._reader: LineReader | None = None
         self._line_no = 0
         self.summary = WriteSummary()
         self._started = time.monotonic()
         self._last_progress = self._started
+
+    @property
+    def _failure(self) -> BaseException | None:
+        """The sync's failure (the first failed load, bad input, a stop): every guard below stops work."""
+        return self._loads.failure
+
+    @_failure.setter
+    def _failure(self, exc: BaseException | None) -> None:
+        self._loads.failure = exc
+
+    @property
+    def _stop(self) -> Stopped | None:
+        return self._loads.stop
 
     # ---- the loop -------------------------------------------------------------------------------------
 
@@ -220,16 +230,15 @@ class Writer:
 
     def request_stop(self, signal_name: str) -> None:
         """Stop at the next safe point (thread-safe: stop_signals.py calls it from its watchdog thread)."""
-        if self._stop is None:
-            self._stop = Stopped(signal_name)
-        self._done.put(None)  # wakes a loop blocked on a load
+        self._loads.request_stop(signal_name)  # wakes a loop blocked on a load
+        self._wake()  # wakes a loop waiting for input
+
+    def _wake(self) -> None:
         if self._reader is not None:
-            self._reader.wake()  # wakes a loop waiting for input
+            self._reader.wake()
 
     def _stop_is_a_failure(self) -> None:
-        """On the loop's thread: once a stop is requested, every `self._failure is None` guard stops work."""
-        if self._stop is not None and self._failure is None:
-            self._failure = self._stop
+        self._loads.stop_is_a_failure()
 
     def _consume(self, lines: list[bytes]) -> None:
         """The hot path: decode, route, shape, buffer; cheap size checks per record.
@@ -368,12 +377,14 @@ class Writer:
         for key in flush_policy.due_by_age(self._limits, views, now):
             self._seal(self._streams[key], Reason.AGE)
         views = [self._view(r) for r in self._streams.values() if r.active()]
-        held = self._pending_bytes + self._ledger.pending_bytes  # sealed and in-flight loads, waiting STATEs
+        # Sealed and in-flight loads, and waiting STATEs:
+        held = self._loads.pending_bytes + self._ledger.pending_bytes
         for key in flush_policy.due_by_memory(self._limits, views, held):
             self._seal(self._streams[key], Reason.MEMORY)
         # Backpressure: while everything held is over the budget, stop reading and let loads finish (they
         # free their bodies and release the STATEs they cover).
-        while self._failure is None and self._running and self._memory_held() > self._limits.budget_bytes:
+        budget = self._limits.budget_bytes
+        while self._failure is None and self._loads.running and self._memory_held() > budget:
             self._drain("one")
         self._release_states()
         if now - self._last_progress >= PROGRESS_EVERY_SECONDS:
@@ -381,13 +392,13 @@ class Writer:
 
     def _memory_held(self) -> int:
         buffered = sum(r.buffer.memory_bytes for r in self._streams.values())
-        return buffered + self._pending_bytes + self._ledger.pending_bytes
+        return buffered + self._loads.pending_bytes + self._ledger.pending_bytes
 
     def _wait_seconds(self) -> float:
         views = [self._view(r) for r in self._streams.values() if r.active()]
         timer = flush_policy.seconds_until_next_age_flush(self._limits, views, time.monotonic())
         wait = IDLE_WAIT_SECONDS if timer is None else min(timer, IDLE_WAIT_SECONDS)
-        if self._running:
+        if self._loads.running:
             wait = min(wait, INFLIGHT_WAIT_SECONDS)
         return wait
 
@@ -440,11 +451,10 @@ class Writer:
             batch.nbytes,
             reason,
         )
-        runtime.waiting.append(batch)
-        self._pending_bytes += batch.memory_bytes
+        self._loads.add(runtime, batch)
         if commit and (limits := self._pressure.sealed(runtime.table_key)) is not None:
             self._apply_table_limits(runtime.table_key, limits)
-        self._submit(runtime)
+        self._loads.submit(runtime)
 
     def _aligns(self, runtime: StreamRuntime, reason: Reason | None) -> bool:
         """Cut at the last STATE for size, memory and age flushes (not at the end or on request); for an age
@@ -456,28 +466,9 @@ class Writer:
             return time.monotonic() - mark_time < runtime.interval_seconds
         return False
 
-    def _submit(self, runtime: StreamRuntime) -> None:
-        """Send the stream's next batch if it has none in flight and a slot is free; else queue for a slot."""
-        if runtime.inflight is not None or not runtime.waiting or self._stop is not None:
-            return
-        if self._running >= self._config.max_concurrent_loads:
-            if runtime not in self._slot_queue:
-                self._slot_queue.append(runtime)
-            return
-        batch = runtime.waiting.popleft()
-        runtime.inflight = batch
-        self._running += 1
-        future = self._pool.submit(self._send, runtime.target, batch)
-        future.add_done_callback(lambda f, r=runtime, b=batch: self._load_done(r, b, f))
-
-    def _load_done(self, runtime: StreamRuntime, batch: Batch, future: Future) -> None:
-        """Runs on the load's thread: hand the result to the loop and wake it, so the STATEs this load
-        unblocks leave now rather than on the loop's next timer (a kill in between would duplicate rows)."""
-        self._done.put((runtime, batch, future))
-        if self._reader is not None:
-            self._reader.wake()
-
-    def _send(self, target: Target, batch: Batch) -> LoadResult | None:
+    def _send(self, runtime: StreamRuntime, batch: Batch) -> LoadResult | None:
+        """On a pool thread: one batch as a Stream Load, or as a chunk (and commit) of a transaction."""
+        target = runtime.target
         body = batch.body if batch.row_count else b""
         request = LoadRequest(
             target.database, target.load_table, batch.label, body, batch.row_count, target.headers
@@ -485,46 +476,12 @@ class Writer:
         return self._send_fn(request, batch.commit)
 
     def _drain(self, wait: str = "none") -> None:
-        """Handle finished loads: "none" only those already done, "one" block for at least one,
+        """Book finished loads: "none" only those already done, "one" block for at least one,
         "all" until no load is running (sealed batches waiting for a slot included)."""
-        handled = 0
-        while True:
-            self._stop_is_a_failure()
-            block = (
-                self._running > 0
-                and self._stop is None
-                and (wait == "all" or (wait == "one" and handled == 0))
-            )
-            try:
-                item = self._done.get() if block else self._done.get_nowait()
-            except queue.Empty:
-                return
-            if item is None:
-                continue  # request_stop() woke us
-            handled += 1
-            runtime = item[0]
-            self._load_finished(*item)
-            if self._failure is None:
-                self._submit(runtime)
-                while self._slot_queue and self._running < self._config.max_concurrent_loads:
-                    self._submit(self._slot_queue.popleft())
-
-    def _load_finished(self, runtime: StreamRuntime, batch: Batch, future: Future) -> None:
-        """Book a finished load: a committed one moves the ledger on; the first failure stops the sync."""
-        self._running -= 1
-        runtime.inflight = None
-        self._pending_bytes -= batch.memory_bytes
-        if future.cancelled():
-            return
-        exc = future.exception()
-        if exc is None:
-            self._committed(runtime, batch, future.result())
-        elif self._failure is None:
-            self._failure = exc
-        elif self._stop is not None:
-            logger.warning("A load into %s failed while stopping: %s", runtime.target.load_table, exc)
+        self._loads.drain(wait)
 
     def _committed(self, runtime: StreamRuntime, batch: Batch, result: LoadResult | None) -> None:
+        """On the loop's thread, for each load that ended without an error: a commit moves the ledger on."""
         if not batch.commit or result is None:
             return  # a transaction chunk: nothing is committed until its transaction is
         self._ledger.batch_committed(runtime.key, batch.received_through)
@@ -556,7 +513,7 @@ class Writer:
     def _finish_stream(self, runtime: StreamRuntime) -> None:
         """The source finished this stream: commit its rows, then let the table manager swap staging in."""
         self._seal(runtime, Reason.STREAM_COMPLETE)
-        while self._failure is None and (runtime.inflight is not None or runtime.waiting):
+        while self._failure is None and self._loads.busy(runtime):
             self._drain("one")
         if self._failure is None and not runtime.finished:
             self._tables.finish(runtime.target, complete=True)
@@ -581,34 +538,11 @@ class Writer:
     def _stop_pool(self) -> None:
         # Let loads already sent finish (they may commit); never start the ones still waiting. After a stop
         # signal only for LOAD_GRACE_SECONDS: then the process exits without them (stop_signals.py).
-        for runtime in self._streams.values():
-            runtime.waiting.clear()
-        self._slot_queue.clear()
-        if self._stop is None:
-            self._pool.shutdown(wait=True)
-        else:
-            self._wait_for_loads_in_flight(LOAD_GRACE_SECONDS)
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        while not self._done.empty():
-            if (item := self._done.get()) is not None:
-                self._load_finished(*item)
+        self._loads.shutdown(self._streams.values(), LOAD_GRACE_SECONDS, self._release_states)
         self._release_states()
         self.summary.states_emitted = self._ledger.states_released
         if self._stop is not None:
             self._after_stop()
-
-    def _wait_for_loads_in_flight(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        if self._running:
-            logger.info("Waiting up to %.0f s for %d load(s) already sent to finish.", seconds, self._running)
-        while self._running > 0 and (remaining := deadline - time.monotonic()) > 0:
-            try:
-                item = self._done.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if item is not None:
-                self._load_finished(*item)
-                self._release_states()  # a committed load's STATEs leave at once
 
     def _after_stop(self) -> None:
         """Roll back what is open, and say what the stop left behind."""
