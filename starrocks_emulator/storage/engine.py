@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -65,6 +66,18 @@ DB_FILE_NAME = "starrocks_emulator.duckdb"
 FIRST_TABLE_ID = 100001  # table ids move with a table through RENAME, SWAP and RECOVER, as StarRocks' do
 OP_COLUMN = "__op"
 SEQ_COLUMN = "__seq"
+
+
+@dataclass(frozen=True)
+class StagedPart:
+    """One table's staged rows of a transaction, ready to be applied (Engine.commit_staged_parts)."""
+
+    meta: TableMeta
+    staged: str  # the staged relation
+    columns: list[str]  # target-typed columns it holds (besides `__op`, `__seq`)
+    merge_condition: str | None = None
+    partial_update: bool = False
+    load_bytes: int = 0
 
 
 class Engine(SchemaChanges, RecycleBin, Replicas):
@@ -283,6 +296,13 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
             self.table(db, table)
             return self.ledger.begin(db, label, table, load_type, user)
 
+    def begin_multi_table_load(self, db: str, label: str, user: str) -> int:
+        """A new job for a transaction not bound to a table yet (a multi-table transaction's begin names none;
+        its tables are recorded as its loads arrive); raises LabelAlreadyExistsError as begin_load does."""
+        with self.lock:
+            self.require_database(db)
+            return self.ledger.begin(db, label, "", "STREAM", user)[0]
+
     def commit_staged(
         self,
         txn_id: int,
@@ -303,21 +323,51 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
         The caller holds `lock` from staging to here. Returns the rows written (deletes included, as
         StarRocks counts them in NumberLoadedRows). Raises EmulatorError (Too many versions) before writing.
         """
+        part = StagedPart(meta, staged, columns, merge_condition, partial_update, load_bytes)
+        return self.commit_staged_parts(
+            txn_id,
+            [part],
+            scan_rows=scan_rows,
+            filtered_rows=filtered_rows,
+            unselected_rows=unselected_rows,
+            tracking_url=tracking_url,
+        )
+
+    def commit_staged_parts(
+        self,
+        txn_id: int,
+        parts: Sequence[StagedPart],
+        *,
+        scan_rows: int,
+        filtered_rows: int = 0,
+        unselected_rows: int = 0,
+        tracking_url: str | None = None,
+    ) -> int:
+        """Apply one transaction's staged relations, one per table, as ONE new version on each of those tables,
+        atomically: one DuckDB transaction under the lock, so a query sees all of them or none (a multi-table
+        transaction of the transaction interface, StarRocks 4.0, is one `TransactionState` over several
+        tables: fe `StreamLoadMultiStmtTask.commitTxn` -> `TransactionStmtExecutor.commitStmt`). Raises
+        EmulatorError (Too many versions) before writing anything."""
         started = time.perf_counter()
         with self.lock:
-            self.ledger.check_versions(meta.db, meta.name, self.tablet_max_versions)
+            for part in parts:
+                self.ledger.check_versions(part.meta.db, part.meta.name, self.tablet_max_versions)
             self.con.begin()
             try:
-                loaded = apply_staged(
-                    self.con,
-                    meta,
-                    staged,
-                    columns,
-                    merge_condition,
-                    partial_update,
-                    self.primary_key_limit_size,
-                )
-                self.ledger.publish_version(meta.db, meta.name, load_bytes, counts_as_load=True)
+                loaded = 0
+                for part in parts:
+                    loaded += apply_staged(
+                        self.con,
+                        part.meta,
+                        part.staged,
+                        part.columns,
+                        part.merge_condition,
+                        part.partial_update,
+                        self.primary_key_limit_size,
+                    )
+                    self.ledger.publish_version(
+                        part.meta.db, part.meta.name, part.load_bytes, counts_as_load=True
+                    )
                 self.ledger.set_state(
                     txn_id,
                     "VISIBLE",
@@ -325,7 +375,7 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
                     filtered_rows=filtered_rows,
                     unselected_rows=unselected_rows,
                     sink_rows=loaded,
-                    load_bytes=load_bytes,
+                    load_bytes=sum(part.load_bytes for part in parts),
                     tracking_url=tracking_url,
                 )
                 self.con.commit()
