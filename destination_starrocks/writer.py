@@ -15,6 +15,11 @@ Failure rule: if a load fails for good, the loop stops reading, lets the other l
 the states whose records are all committed, and re-raises, so the sync fails with a TRACE and no STATE after
 the failed records ever leaves.
 
+Checkpoint transactions (checkpoint_span.py): with a multi-table transaction loader (StarRocks 4.0, one
+database) and GLOBAL or LEGACY states, the rows of every table up to a checkpoint are one transaction, sent on
+one lane of the scheduler; the first STREAM state falls back, for the rest of the sync, to loading table by
+table as without it (after committing what the open checkpoint transaction held).
+
 Stop rule (SIGTERM / SIGINT, see stop_signals.py): `request_stop()` may be called from any thread. The loop
 then stops reading and sends nothing new, gives loads already sent `LOAD_GRACE_SECONDS` to finish (their
 STATEs leave), rolls back the open transactions (transaction mode), logs what it did and raises `Stopped`.
@@ -33,6 +38,7 @@ import orjson
 
 from destination_starrocks import flush_policy, stream_completion
 from destination_starrocks.buffer import Batch, TableBuffer
+from destination_starrocks.checkpoint_span import CheckpointCommit, CheckpointTransactions
 from destination_starrocks.checkpoints import CheckpointLedger, StreamKey
 from destination_starrocks.errors import InputError, RecordError
 from destination_starrocks.flush_policy import BufferView, FlushLimits, Reason, StreamLimits
@@ -80,6 +86,13 @@ class Tables(Protocol):
 SendFn = Callable[[LoadRequest, bool], LoadResult | None]
 # Rolls back the transaction of the request's label if it is open; True if it did (transaction mode's stop).
 RollbackFn = Callable[[LoadRequest], bool]
+
+
+class CheckpointLoader(Protocol):
+    """What multi_table_load.MultiTableTransactionLoader offers: chunks and commits of checkpoint transactions."""
+
+    def send(self, request: LoadRequest, commit: bool) -> LoadResult | None: ...
+    def rollback(self, request: LoadRequest) -> bool: ...
 
 
 def plain_stream_load(load: Callable[[LoadRequest], LoadResult]) -> SendFn:
@@ -152,7 +165,11 @@ class Writer:
         transactions: bool = False,
         rollback: RollbackFn | None = None,
         pressure: Reader | None = None,
+        checkpoint_loader: CheckpointLoader | None = None,
+        checkpoint_unavailable: str = "",
     ) -> None:
+        """`checkpoint_loader`: one transaction per checkpoint across tables for GLOBAL/LEGACY states (None:
+        table by table; `checkpoint_unavailable` says why, logged once at the first GLOBAL state)."""
         self._config = config
         self._limits = FlushLimits.from_config(config)
         self._pressure = PressureControl(config, self._limits, pressure)
@@ -170,6 +187,28 @@ class Writer:
         self._ledger = CheckpointLedger(list(self._streams))
         self._loads = LoadScheduler(config.max_concurrent_loads, self._send, self._committed, self._wake)
         self._run_token = new_run_token()
+        self._checkpoint_loader = checkpoint_loader
+        self._checkpoint_note = checkpoint_unavailable  # why GLOBAL states commit table by table
+        self._checkpoint_said = False  # the first GLOBAL state logs how they commit
+        self._checkpoints: CheckpointTransactions | None = None
+        databases = sorted({runtime.target.database for runtime in self._streams.values()})
+        if checkpoint_loader is not None and len(databases) == 1:
+            self._checkpoints = CheckpointTransactions(
+                databases[0],
+                config.label_prefix,
+                self._run_token,
+                config.load_timeout_seconds,
+                self._streams.values(),
+                self._ledger,
+                self._loads,
+                self._checkpoint_sealed,
+            )
+        elif checkpoint_loader is not None and databases:
+            self._checkpoint_note = (
+                f"the streams load into {len(databases)} databases ({', '.join(databases)}) and a StarRocks "
+                "transaction spans the tables of one"
+            )
+        self._multi = self._checkpoints is not None  # in checkpoint mode now (until a STREAM state comes)
         self._saw_stream_status = False  # any stream status at all (STARTED, RUNNING, COMPLETE...)
         self._reader: LineReader | None = None
         self._line_no = 0
@@ -327,12 +366,46 @@ class Writer:
         pending = self._ledger.state_received(message, line)
         for key in pending.needs:
             self._streams[key].buffer.mark_state()
-        covered = [(key, self._streams[key].interval_seconds) for key in pending.needs]
-        for key in flush_policy.due_on_state(covered):
-            runtime = self._streams[key]
-            if not runtime.buffer.is_empty():
-                self._seal(runtime, Reason.STATE)
+        if self._checkpoint_mode((message.get("state") or {}).get("type")):
+            assert self._checkpoints is not None
+            self._checkpoints.on_state(pending.needs, self._memory_held() > self._limits.budget_bytes)
+        else:
+            covered = [(key, self._streams[key].interval_seconds) for key in pending.needs]
+            for key in flush_policy.due_on_state(covered):
+                runtime = self._streams[key]
+                if not runtime.buffer.is_empty():
+                    self._seal(runtime, Reason.STATE)
         self._release_states()
+
+    def _checkpoint_mode(self, state_type: str | None) -> bool:
+        """Whether a STATE of this type is committed by a checkpoint transaction; says once why not."""
+        if state_type != "STREAM":  # GLOBAL, or LEGACY (no type)
+            if self._checkpoint_said:
+                return self._multi
+            self._checkpoint_said = True
+            if self._multi:
+                logger.info(
+                    "GLOBAL states: the rows of every table up to a checkpoint commit in one transaction "
+                    "(StarRocks multi-table transactions), the STATE after it.",
+                )
+            elif self._checkpoint_note:
+                logger.info(
+                    "GLOBAL states: each table's rows commit in loads of their own, not in one transaction "
+                    "per checkpoint, because %s.",
+                    self._checkpoint_note,
+                )
+            return self._multi
+        if self._multi:
+            assert self._checkpoints is not None
+            logger.info(
+                "The source sends STREAM states: each table's rows commit in loads of their own, as they come "
+                "(one transaction per checkpoint spans tables only for GLOBAL states)."
+            )
+            self._multi = False
+            self._checkpoints.commit_sent()  # the chunks it sent, then table by table, after it
+            while self._failure is None and self._loads.busy(self._checkpoints.lane):
+                self._drain("one")
+        return False
 
     def _on_trace(self, message: dict[str, Any], line_no: int) -> None:
         trace = message.get("trace") or {}
@@ -374,13 +447,17 @@ class Writer:
         for table, limits in self._pressure.watch(now, active):
             self._apply_table_limits(table, limits)
         views = [self._view(r) for r in self._streams.values() if r.active()]
-        for key in flush_policy.due_by_age(self._limits, views, now):
-            self._seal(self._streams[key], Reason.AGE)
-        views = [self._view(r) for r in self._streams.values() if r.active()]
+        if not self._multi:  # checkpoint transactions keep their own time (below)
+            for key in flush_policy.due_by_age(self._limits, views, now):
+                self._seal(self._streams[key], Reason.AGE)
+            views = [self._view(r) for r in self._streams.values() if r.active()]
         # Sealed and in-flight loads, and waiting STATEs:
         held = self._loads.pending_bytes + self._ledger.pending_bytes
         for key in flush_policy.due_by_memory(self._limits, views, held):
             self._seal(self._streams[key], Reason.MEMORY)
+        if self._multi:
+            assert self._checkpoints is not None
+            self._checkpoints.tick(now, self._memory_held() > self._limits.budget_bytes)
         # Backpressure: while everything held is over the budget, stop reading and let loads finish (they
         # free their bodies and release the STATEs they cover).
         budget = self._limits.budget_bytes
@@ -397,6 +474,9 @@ class Writer:
     def _wait_seconds(self) -> float:
         views = [self._view(r) for r in self._streams.values() if r.active()]
         timer = flush_policy.seconds_until_next_age_flush(self._limits, views, time.monotonic())
+        if self._multi:
+            assert self._checkpoints is not None
+            timer = self._checkpoints.seconds_until_due(time.monotonic())
         wait = IDLE_WAIT_SECONDS if timer is None else min(timer, IDLE_WAIT_SECONDS)
         if self._loads.running:
             wait = min(wait, INFLIGHT_WAIT_SECONDS)
@@ -415,6 +495,13 @@ class Writer:
     # ---- loads ----------------------------------------------------------------------------------------
 
     def _seal(self, runtime: StreamRuntime, reason: Reason | None) -> None:
+        if self._multi:
+            assert self._checkpoints is not None
+            if reason in (Reason.ROWS, Reason.BYTES, Reason.MEMORY):
+                self._checkpoints.chunk(runtime)  # a chunk of the open checkpoint transaction
+            elif reason in (Reason.END, Reason.STREAM_COMPLETE):
+                self._checkpoints.commit(None)
+            return  # ages and STATEs: the checkpoint transaction's own timer and STATE rule
         buffer = runtime.buffer
         commit = True
         if self._transactions and reason in (Reason.BYTES, Reason.MEMORY):
@@ -466,22 +553,33 @@ class Writer:
             return time.monotonic() - mark_time < runtime.interval_seconds
         return False
 
-    def _send(self, runtime: StreamRuntime, batch: Batch) -> LoadResult | None:
+    def _send(self, lane: Any, load: Batch | CheckpointCommit) -> LoadResult | None:
         """On a pool thread: one batch as a Stream Load, or as a chunk (and commit) of a transaction."""
-        target = runtime.target
-        body = batch.body if batch.row_count else b""
+        if isinstance(load, CheckpointCommit):
+            assert self._checkpoint_loader is not None
+            request = LoadRequest(load.database, ",".join(load.tables), load.label, b"", 0)
+            return self._checkpoint_loader.send(request, True)
+        target = self._streams[load.stream].target
+        body = load.body if load.row_count else b""
         request = LoadRequest(
-            target.database, target.load_table, batch.label, body, batch.row_count, target.headers
+            target.database, target.load_table, load.label, body, load.row_count, target.headers
         )
-        return self._send_fn(request, batch.commit)
+        if self._checkpoints is not None and lane is self._checkpoints.lane:
+            assert self._checkpoint_loader is not None
+            return self._checkpoint_loader.send(request, False)
+        return self._send_fn(request, load.commit)
 
     def _drain(self, wait: str = "none") -> None:
         """Book finished loads: "none" only those already done, "one" block for at least one,
         "all" until no load is running (sealed batches waiting for a slot included)."""
         self._loads.drain(wait)
 
-    def _committed(self, runtime: StreamRuntime, batch: Batch, result: LoadResult | None) -> None:
+    def _committed(self, runtime: Any, batch: Batch | CheckpointCommit, result: LoadResult | None) -> None:
         """On the loop's thread, for each load that ended without an error: a commit moves the ledger on."""
+        if isinstance(batch, CheckpointCommit):
+            assert self._checkpoints is not None and result is not None
+            self._checkpoint_committed(batch, result)
+            return
         if not batch.commit or result is None:
             return  # a transaction chunk: nothing is committed until its transaction is
         self._ledger.batch_committed(runtime.key, batch.received_through)
@@ -506,6 +604,23 @@ class Writer:
             result.seconds,
         )
 
+    def _checkpoint_sealed(self, table: TableKey) -> None:
+        if (limits := self._pressure.sealed(table)) is not None:
+            self._apply_table_limits(table, limits)
+
+    def _checkpoint_committed(self, commit: CheckpointCommit, result: LoadResult) -> None:
+        assert self._checkpoints is not None
+        self._checkpoints.committed(commit, result)
+        self.summary.loads += len(commit.tables)
+        for runtime in self._streams.values():
+            if runtime.key not in commit.rows:
+                continue
+            wait = result.compaction_wait_seconds
+            if (limits := self._pressure.committed(runtime.table_key, wait)) is not None:
+                self._apply_table_limits(runtime.table_key, limits)
+            table = f"{runtime.target.database}.{runtime.target.table}"
+            self.summary.loads_per_table[table] = self.summary.loads_per_table.get(table, 0) + 1
+
     def _flush_all(self, reason: Reason) -> None:
         for runtime in self._streams.values():
             self._seal(runtime, reason)
@@ -513,7 +628,8 @@ class Writer:
     def _finish_stream(self, runtime: StreamRuntime) -> None:
         """The source finished this stream: commit its rows, then let the table manager swap staging in."""
         self._seal(runtime, Reason.STREAM_COMPLETE)
-        while self._failure is None and self._loads.busy(runtime):
+        lane = self._checkpoints.lane if self._multi and self._checkpoints is not None else runtime
+        while self._failure is None and self._loads.busy(lane):
             self._drain("one")
         if self._failure is None and not runtime.finished:
             self._tables.finish(runtime.target, complete=True)
@@ -538,7 +654,10 @@ class Writer:
     def _stop_pool(self) -> None:
         # Let loads already sent finish (they may commit); never start the ones still waiting. After a stop
         # signal only for LOAD_GRACE_SECONDS: then the process exits without them (stop_signals.py).
-        self._loads.shutdown(self._streams.values(), LOAD_GRACE_SECONDS, self._release_states)
+        lanes: list[Any] = list(self._streams.values())
+        if self._checkpoints is not None:
+            lanes.append(self._checkpoints.lane)
+        self._loads.shutdown(lanes, LOAD_GRACE_SECONDS, self._release_states)
         self._release_states()
         self.summary.states_emitted = self._ledger.states_released
         if self._stop is not None:
@@ -565,6 +684,16 @@ class Writer:
                 if self._rollback(request):
                     rolled_back.append(f"{target.database}.{target.load_table} (label {label})")
         abandoned = [_name(r.key) for r in self._streams.values() if r.inflight is not None]
+        if (checkpoints := self._checkpoints) is not None and self._checkpoint_loader is not None:
+            lane = checkpoints.lane
+            labels = {lane.inflight.label} if lane.inflight is not None else set()
+            if checkpoints.open_chunks:
+                labels.add(checkpoints.label)
+            for label in sorted(labels):
+                if self._checkpoint_loader.rollback(LoadRequest(checkpoints.database, "", label, b"", 0)):
+                    rolled_back.append(f"{checkpoints.database} (checkpoint transaction {label})")
+            if lane.inflight is not None:
+                abandoned.append(lane.name)
         logger.warning(
             "Stopped by %s after %d records: %d loads committed, %d of %d STATEs emitted (every one covers only "
             "committed records); transactions rolled back: %s; loads abandoned in flight: %s.",
