@@ -45,7 +45,7 @@ from destination_starrocks.checkpoints import CheckpointLedger, StreamKey
 from destination_starrocks.flush_policy import StreamLimits
 from destination_starrocks.labels import MAX_LABEL_LENGTH
 from destination_starrocks.load_scheduler import LoadScheduler
-from destination_starrocks.stream_load import LoadResult
+from destination_starrocks.stream_load import LoadRequest, LoadResult
 
 logger = logging.getLogger("airbyte")
 
@@ -69,8 +69,6 @@ class Stream(Protocol):
     key: StreamKey
     buffer: TableBuffer
     limits: StreamLimits
-    loads: int
-    rows_loaded: int
 
     @property
     def dedup(self) -> bool: ...
@@ -115,6 +113,7 @@ class CheckpointCommit:
     through: dict[StreamKey, int]  # per stream, the received count this transaction completes
     rows: dict[StreamKey, int]  # records per stream in it
     chunks: int
+    nbytes: int  # of its chunks
     forced: bool = False  # not cut at a STATE (see the module's docstring)
     memory_bytes: int = 0
 
@@ -127,6 +126,7 @@ class _Span:
     sent_through: dict[StreamKey, int] = field(default_factory=dict)
     tables: dict[str, None] = field(default_factory=dict)  # in order of first chunk
     chunks: int = 0
+    nbytes: int = 0
     oldest: float | None = None  # arrival of its oldest record
     opened_at: float | None = None  # its first chunk
     due_since: float | None = None  # when it was first due and could not be cut
@@ -163,10 +163,6 @@ class CheckpointTransactions:
         """The open transaction's label (fixed before its first operation)."""
         return checkpoint_label(self._prefix, self.database, self._run_token, self._number)
 
-    @property
-    def open_chunks(self) -> int:
-        return self._span.chunks
-
     # ---- filling the span ----------------------------------------------------------------------------
 
     def chunk(self, stream: Stream) -> None:
@@ -183,6 +179,7 @@ class CheckpointTransactions:
         span.sent_through[stream.key] = batch.received_through
         span.tables[stream.table_key[1]] = None
         span.chunks += 1
+        span.nbytes += batch.nbytes
         span.oldest = min(span.oldest or now, oldest or now)
         span.opened_at = span.opened_at or now
         self._loads.add(self.lane, replace(batch, label=self.label, commit=False))
@@ -267,10 +264,6 @@ class CheckpointTransactions:
         """On the loop's thread: the transaction is committed; its checkpoint's records are in every table."""
         for key, through in commit.through.items():
             self._ledger.batch_committed(key, through)
-        for stream in self._streams:
-            if stream.key in commit.rows:
-                stream.loads += 1
-                stream.rows_loaded += commit.rows[stream.key]
         per_table = ", ".join(
             f"{commit.rows[s.key]} into {s.table_key[1]}" for s in self._streams if s.key in commit.rows
         )
@@ -287,6 +280,17 @@ class CheckpointTransactions:
             result.attempts,
             result.seconds,
         )
+
+    def roll_back(self, rollback: Callable[[LoadRequest], bool]) -> list[str]:
+        """Roll back the checkpoint transactions that may be open (the stop path); what was rolled back."""
+        labels = {self.lane.inflight.label} if self.lane.inflight is not None else set()
+        if self._span.chunks:
+            labels.add(self.label)
+        return [
+            f"{self.database} (checkpoint transaction {label})"
+            for label in sorted(labels)
+            if rollback(LoadRequest(self.database, "", label, b"", 0))
+        ]
 
     # ---- when --------------------------------------------------------------------------------------------
 

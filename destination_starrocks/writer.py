@@ -31,7 +31,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 import orjson
@@ -42,7 +42,7 @@ from destination_starrocks.checkpoint_span import CheckpointCommit, CheckpointTr
 from destination_starrocks.checkpoints import CheckpointLedger, StreamKey
 from destination_starrocks.errors import InputError, RecordError
 from destination_starrocks.flush_policy import BufferView, FlushLimits, Reason, StreamLimits
-from destination_starrocks.labels import batch_label, new_run_token
+from destination_starrocks.labels import new_run_token
 from destination_starrocks.load_scheduler import LoadScheduler
 from destination_starrocks.messages import LineReader, Output
 from destination_starrocks.pressure_control import PressureControl, Reader, TableKey, TableSummary
@@ -50,6 +50,7 @@ from destination_starrocks.spec import StarRocksConfig
 from destination_starrocks.stop_signals import LOAD_GRACE_SECONDS, Stopped
 from destination_starrocks.stream_completion import COMPLETE, INCOMPLETE, SOURCE_ERROR, StreamEnd
 from destination_starrocks.stream_load import LoadRequest, LoadResult
+from destination_starrocks.table_loads import TableLoads
 
 logger = logging.getLogger("airbyte")
 
@@ -187,6 +188,9 @@ class Writer:
         self._ledger = CheckpointLedger(list(self._streams))
         self._loads = LoadScheduler(config.max_concurrent_loads, self._send, self._committed, self._wake)
         self._run_token = new_run_token()
+        self._per_table = TableLoads(
+            config.label_prefix, self._run_token, transactions, self._ledger, self._loads, self._load_sealed
+        )
         self._checkpoint_loader = checkpoint_loader
         self._checkpoint_note = checkpoint_unavailable  # why GLOBAL states commit table by table
         self._checkpoint_said = False  # the first GLOBAL state logs how they commit
@@ -201,7 +205,7 @@ class Writer:
                 self._streams.values(),
                 self._ledger,
                 self._loads,
-                self._checkpoint_sealed,
+                self._load_sealed,
             )
         elif checkpoint_loader is not None and databases:
             self._checkpoint_note = (
@@ -502,56 +506,7 @@ class Writer:
             elif reason in (Reason.END, Reason.STREAM_COMPLETE):
                 self._checkpoints.commit(None)
             return  # ages and STATEs: the checkpoint transaction's own timer and STATE rule
-        buffer = runtime.buffer
-        commit = True
-        if self._transactions and reason in (Reason.BYTES, Reason.MEMORY):
-            # A chunk of the open transaction, unless the transaction has reached batch_size rows.
-            commit = runtime.txn_records + buffer.records >= runtime.limits.batch_size
-        if buffer.is_empty() and not (commit and runtime.txn_records):
-            return
-        oldest = buffer.oldest
-        received = self._ledger.received[runtime.key]
-        if not self._transactions and self._aligns(runtime, reason):
-            batch = buffer.seal_at_state(received)
-        else:
-            batch = buffer.seal(received)
-        target = runtime.target
-        number = runtime.txn_number if self._transactions else batch.seq
-        label = batch_label(
-            self._config.label_prefix, target.database, target.load_table, self._run_token, number
-        )
-        batch = replace(batch, label=label, commit=commit)
-        if self._transactions:
-            if commit:
-                runtime.txn_number += 1
-                runtime.txn_records, runtime.txn_oldest = 0, None
-            else:
-                runtime.txn_records += batch.records
-                if runtime.txn_oldest is None:
-                    runtime.txn_oldest = oldest
-            runtime.row_limit = runtime.limits.batch_size - runtime.txn_records
-        logger.debug(
-            "Sealed %s for %s: %d rows, %d bytes (%s)",
-            "a load" if commit else "a transaction chunk",
-            _name(runtime.key),
-            batch.row_count,
-            batch.nbytes,
-            reason,
-        )
-        self._loads.add(runtime, batch)
-        if commit and (limits := self._pressure.sealed(runtime.table_key)) is not None:
-            self._apply_table_limits(runtime.table_key, limits)
-        self._loads.submit(runtime)
-
-    def _aligns(self, runtime: StreamRuntime, reason: Reason | None) -> bool:
-        """Cut at the last STATE for size, memory and age flushes (not at the end or on request); for an age
-        flush only if what stays behind will not itself be due at once (one load per table per interval)."""
-        if reason in (Reason.ROWS, Reason.BYTES, Reason.MEMORY):
-            return True
-        mark_time = runtime.buffer.mark_time
-        if reason is Reason.AGE and mark_time is not None:
-            return time.monotonic() - mark_time < runtime.interval_seconds
-        return False
+        self._per_table.seal(runtime, reason)
 
     def _send(self, lane: Any, load: Batch | CheckpointCommit) -> LoadResult | None:
         """On a pool thread: one batch as a Stream Load, or as a chunk (and commit) of a transaction."""
@@ -574,28 +529,25 @@ class Writer:
         "all" until no load is running (sealed batches waiting for a slot included)."""
         self._loads.drain(wait)
 
-    def _committed(self, runtime: Any, batch: Batch | CheckpointCommit, result: LoadResult | None) -> None:
+    def _committed(self, runtime: Any, load: Batch | CheckpointCommit, result: LoadResult | None) -> None:
         """On the loop's thread, for each load that ended without an error: a commit moves the ledger on."""
-        if isinstance(batch, CheckpointCommit):
-            assert self._checkpoints is not None and result is not None
-            self._checkpoint_committed(batch, result)
-            return
-        if not batch.commit or result is None:
+        if result is None:
             return  # a transaction chunk: nothing is committed until its transaction is
-        self._ledger.batch_committed(runtime.key, batch.received_through)
-        runtime.loads += 1
-        runtime.rows_loaded += batch.row_count
-        if (
-            limits := self._pressure.committed(runtime.table_key, result.compaction_wait_seconds)
-        ) is not None:
-            self._apply_table_limits(runtime.table_key, limits)
-        self.summary.loads += 1
-        self.summary.bytes_loaded += batch.nbytes
-        table = f"{runtime.target.database}.{runtime.target.table}"
-        self.summary.loads_per_table[table] = self.summary.loads_per_table.get(table, 0) + 1
+        if isinstance(load, CheckpointCommit):
+            assert self._checkpoints is not None
+            self._checkpoints.committed(load, result)
+            self.summary.bytes_loaded += load.nbytes
+            for stream in self._streams.values():
+                if stream.key in load.rows:
+                    self._count_load(stream, load.rows[stream.key], result)
+            return
+        if not self._per_table.committed(runtime, load):
+            return
+        self._count_load(runtime, load.row_count, result)
+        self.summary.bytes_loaded += load.nbytes
         logger.info(
             "Committed %d rows into %s.%s (label %s, %s, %d attempt(s), %.2fs)",
-            batch.row_count,
+            load.row_count,
             runtime.target.database,
             runtime.target.load_table,
             result.label,
@@ -604,22 +556,22 @@ class Writer:
             result.seconds,
         )
 
-    def _checkpoint_sealed(self, table: TableKey) -> None:
+    def _count_load(self, runtime: StreamRuntime, rows: int, result: LoadResult) -> None:
+        """A commit into the stream's table: one more version of it (pressure, summary)."""
+        runtime.loads += 1
+        runtime.rows_loaded += rows
+        if (
+            limits := self._pressure.committed(runtime.table_key, result.compaction_wait_seconds)
+        ) is not None:
+            self._apply_table_limits(runtime.table_key, limits)
+        self.summary.loads += 1
+        table = f"{runtime.target.database}.{runtime.target.table}"
+        self.summary.loads_per_table[table] = self.summary.loads_per_table.get(table, 0) + 1
+
+    def _load_sealed(self, table: TableKey) -> None:
+        """A load that commits was sealed: one more version of `table` on its way (pressure)."""
         if (limits := self._pressure.sealed(table)) is not None:
             self._apply_table_limits(table, limits)
-
-    def _checkpoint_committed(self, commit: CheckpointCommit, result: LoadResult) -> None:
-        assert self._checkpoints is not None
-        self._checkpoints.committed(commit, result)
-        self.summary.loads += len(commit.tables)
-        for runtime in self._streams.values():
-            if runtime.key not in commit.rows:
-                continue
-            wait = result.compaction_wait_seconds
-            if (limits := self._pressure.committed(runtime.table_key, wait)) is not None:
-                self._apply_table_limits(runtime.table_key, limits)
-            table = f"{runtime.target.database}.{runtime.target.table}"
-            self.summary.loads_per_table[table] = self.summary.loads_per_table.get(table, 0) + 1
 
     def _flush_all(self, reason: Reason) -> None:
         for runtime in self._streams.values():
@@ -665,35 +617,14 @@ class Writer:
 
     def _after_stop(self) -> None:
         """Roll back what is open, and say what the stop left behind."""
-        rolled_back = []
-        for runtime in self._streams.values():
-            target = runtime.target
-            labels = {runtime.inflight.label} if runtime.inflight is not None else set()
-            if runtime.txn_records:
-                labels.add(
-                    batch_label(
-                        self._config.label_prefix,
-                        target.database,
-                        target.load_table,
-                        self._run_token,
-                        runtime.txn_number,
-                    )
-                )
-            for label in sorted(labels) if self._transactions and self._rollback else ():
-                request = LoadRequest(target.database, target.load_table, label, b"", 0, target.headers)
-                if self._rollback(request):
-                    rolled_back.append(f"{target.database}.{target.load_table} (label {label})")
-        abandoned = [_name(r.key) for r in self._streams.values() if r.inflight is not None]
-        if (checkpoints := self._checkpoints) is not None and self._checkpoint_loader is not None:
-            lane = checkpoints.lane
-            labels = {lane.inflight.label} if lane.inflight is not None else set()
-            if checkpoints.open_chunks:
-                labels.add(checkpoints.label)
-            for label in sorted(labels):
-                if self._checkpoint_loader.rollback(LoadRequest(checkpoints.database, "", label, b"", 0)):
-                    rolled_back.append(f"{checkpoints.database} (checkpoint transaction {label})")
-            if lane.inflight is not None:
-                abandoned.append(lane.name)
+        rolled_back, abandoned = [], [_name(r.key) for r in self._streams.values() if r.inflight is not None]
+        if self._transactions and self._rollback is not None:
+            for runtime in self._streams.values():
+                rolled_back += self._per_table.roll_back(runtime, self._rollback)
+        if self._checkpoints is not None and self._checkpoint_loader is not None:
+            rolled_back += self._checkpoints.roll_back(self._checkpoint_loader.rollback)
+            if self._checkpoints.lane.inflight is not None:
+                abandoned.append(self._checkpoints.lane.name)
         logger.warning(
             "Stopped by %s after %d records: %d loads committed, %d of %d STATEs emitted (every one covers only "
             "committed records); transactions rolled back: %s; loads abandoned in flight: %s.",

@@ -6,6 +6,7 @@ Emulator-only: each module starts emulators playing given releases (`starrocks_v
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -175,3 +176,30 @@ def test_every_operation_goes_through_a_follower_fe(sr40, fresh_database):
     assert run.returncode == 0, run.stderr[-3000:]
     assert both_counts(sr40, fresh_database) == (400, 400)
     assert all("-ckpt-" in label for label, _, _ in loads(sr40, fresh_database))
+
+
+def test_sigterm_rolls_back_the_open_checkpoint_transaction(fresh_database):
+    # GLOBAL state 1 commits the first checkpoint transaction; then 1 KiB chunks go into the second, which
+    # nothing commits before the signal: the connector must roll it back, not leave it to its timeout.
+    with EmulatorProcess(starrocks_version="4.0.1") as emu:
+        settings = config(
+            emu, fresh_database, batch_bytes=1024, batch_size=1_000_000, flush_interval_seconds=0
+        )
+        with ConnectorProcess(settings, catalog(*(stream(n) for n in STREAMS))) as connector:
+            assert connector.send(source(100, every=100))
+            assert connector.wait_for_states(1, timeout=30), connector.stderr[-3000:]
+            assert connector.send(source(100, every=1000, first=100))  # records only: chunks, no STATE
+            deadline = time.monotonic() + 30
+            while not (running := [row for row in loads(emu, fresh_database) if row[2] == "LOADING"]):
+                assert time.monotonic() < deadline, "no open checkpoint transaction"
+                time.sleep(0.05)
+            ((label, _, _),) = running
+            connector.proc.send_signal(signal.SIGTERM)
+            assert connector.proc.wait(timeout=30) == 128 + signal.SIGTERM
+            connector._reader.join(timeout=10)
+            stopped = [m["log"]["message"] for m in connector.messages if m.get("type") == "LOG"]
+            stopped = [m for m in stopped if m.startswith("Stopped by")]
+            assert len(connector.states) == 1
+        assert both_counts(emu, fresh_database) == (100, 100)
+        assert "-ckpt-" in label and f"checkpoint transaction {label}" in stopped[0], stopped
+        assert [row[2] for row in loads(emu, fresh_database) if row[0] == label] == ["CANCELLED"]
