@@ -14,7 +14,8 @@ When the span commits (`_due`), so that a waiting STATE's time bound still holds
   waits at most max(flush_interval_seconds, MAX_SLOWED_INTERVAL_SECONDS) plus the commit;
 - when it holds a batch (the largest `batch_size` of those tables), when memory is over the budget, when half
   of the transaction's `timeout` (`load_timeout_seconds`) has passed since its first chunk; at every STATE
-  when the interval is zero; at the end of a stream or of the input.
+  when the interval is zero; at the end of a stream or of the input. Never while the previous transaction's
+  commit is still on its way: under load the span grows instead of commits queuing up.
 Where it is cut: at a STATE. A source sending a STATE per record thus gets one transaction per interval
 covering many STATEs, committed at the last one. When a STATE arrives everything received is before it, so
 the span is committed whole. On the timer it is cut at the last STATE received (`_cut`): a plain buffer exactly
@@ -155,6 +156,7 @@ class CheckpointTransactions:
         self._loads = loads
         self._on_sealed = on_sealed  # a commit was sealed: one more version of each table on its way
         self._number = 1
+        self._committing = 0  # commits queued or in flight on the lane
         self._span = _Span()
         self._last_state: dict[StreamKey, int] | None = None  # needs of the last GLOBAL state received
 
@@ -249,6 +251,7 @@ class CheckpointTransactions:
                     self._on_sealed(stream.table_key)
             self._loads.submit(self.lane)
             self._number += 1
+            self._committing += 1
         self._span = _Span()
         return True
 
@@ -262,6 +265,7 @@ class CheckpointTransactions:
 
     def committed(self, commit: CheckpointCommit, result: LoadResult) -> None:
         """On the loop's thread: the transaction is committed; its checkpoint's records are in every table."""
+        self._committing -= 1
         for key, through in commit.through.items():
             self._ledger.batch_committed(key, through)
         per_table = ", ".join(
@@ -309,6 +313,10 @@ class CheckpointTransactions:
 
     def _due(self, now: float, memory_over: bool, at_state: bool) -> bool:
         span = self._span
+        if self._committing:
+            # The previous transaction's commit is still on its way: this one grows meanwhile (one lane, one
+            # operation at a time, so a second commit would only queue behind it and its chunks).
+            return False
         if memory_over:
             return True
         if span.opened_at is not None and now - span.opened_at >= TIMEOUT_SHARE * self._timeout:

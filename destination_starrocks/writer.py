@@ -583,6 +583,7 @@ class Writer:
         lane = self._checkpoints.lane if self._multi and self._checkpoints is not None else runtime
         while self._failure is None and self._loads.busy(lane):
             self._drain("one")
+            self._release_states()  # the STATEs each commit covers leave now, not after the wait
         if self._failure is None and not runtime.finished:
             self._tables.finish(runtime.target, complete=True)
             runtime.finished = True

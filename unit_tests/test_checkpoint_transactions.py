@@ -91,6 +91,15 @@ def run(writer: Writer, lines: list[bytes]):  # noqa: ANN201
     return writer.run(io.BytesIO(b"\n".join(lines) + b"\n"))
 
 
+def run_in_blocks(writer: Writer, lines: list[bytes], size: int = 40):  # noqa: ANN201
+    """As input arriving over time: blocks of `size` lines, finished loads booked between them."""
+    for first in range(0, len(lines), size):
+        writer._consume(lines[first : first + size])
+        writer._drain("all")
+        writer._tick()
+    return writer.run(io.BytesIO(b""))
+
+
 def interleaved(count: int, every: int, first: int = 0) -> list[bytes]:
     """Records of streams a and b in turn, a GLOBAL state after every `every` records of each."""
     lines = []
@@ -145,7 +154,7 @@ def test_a_state_after_every_record_is_one_transaction_per_batch_not_per_state()
 
 def test_labels_are_fixed_per_checkpoint_transaction_and_never_reused():
     writer, plain, multi, _ = make_writer(batch_size=100)
-    run(writer, interleaved(500, every=50))
+    run_in_blocks(writer, interleaved(500, every=50))
     labels = [label for label, _ in multi.commits]
     assert len(labels) == len(set(labels)) >= 5
     token = labels[0].split("-")[-2]
@@ -246,3 +255,17 @@ def test_the_cut_rule():
     assert cut_for(10, 10, dedup=True) is Cut.NONE
     assert cut_for(3, 10, dedup=False) is Cut.AT_MARK
     assert cut_for(3, 10, dedup=True) is Cut.IMPOSSIBLE
+
+
+def test_while_a_commit_is_on_its_way_the_next_transaction_grows_instead_of_queuing_another():
+    writer, plain, multi, output = make_writer(batch_size=20)
+    lane = writer._checkpoints.lane
+    writer._consume(interleaved(10, every=10))  # 20 records, a STATE: due by size, committed
+    writer._consume(interleaved(30, every=10, first=10))  # three more STATEs, each past the batch size
+    queued = [op for op in [lane.inflight, *lane.waiting] if type(op).__name__ == "CheckpointCommit"]
+    assert len(queued) + len(multi.commits) == 1  # one commit sealed, whatever the pool did meanwhile
+    writer._drain("all")
+    writer._consume([record("a", 40, namespace="db"), global_state({"a": 41, "b": 40})])
+    writer._drain("all")
+    assert [sum(t.values()) for _, t in multi.commits] == [20, 61]  # then one commit of everything since
+    writer._stop_pool()
