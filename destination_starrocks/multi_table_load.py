@@ -7,7 +7,8 @@ fe `TransactionLoadAction`, `MultiStatementTransactionHandler`, `StreamLoadMulti
   these transactions (the FE answers "Unsupported operation: TXN_PREPARE"), so the commit goes straight from
   PREPARE; a failed load rolls the whole transaction back;
 - the FE owns the transaction: begin, commit and rollback are answered by it, each load is redirected to the BE
-  of its table. So every operation goes to the FE (`fe_endpoint`), never to a BE `load_urls` entry;
+  of its table. So every operation goes to the FE (`fe_endpoint`); with `load_urls` set (loads must go to the
+  endpoints it names) checkpoint transactions are not used;
 - `timeout` bounds the whole transaction (default 20 s, so it is always sent: `load_timeout_seconds`);
 - a commit whose commit statement fails is rolled back while the answer stays OK (`commitTxn` sets no error on
   that path), so every commit, answered or not, is checked against the label's state, as the Flink SDK does for
@@ -112,6 +113,10 @@ def checkpoint_loader_for(
     always, StarRocks 4.0+), else None and why not (the writer logs it once, at the first GLOBAL state)."""
     if config.transaction_stream_load == "never":
         return None, ""
+    if config.load_urls:
+        # Every operation of a multi-table transaction goes to the FE, which redirects each load to the BE of
+        # its table: the very hop `load_urls` exists to avoid (a BE the connector cannot reach, or plain HTTP).
+        return None, "`load_urls` is set, and the loads of a multi-table transaction go where the FE sends them"
     feature = FEATURES["multi_table_transaction"]
     supported = server.supports(feature.name)
     if supported and uses_transactions(config, server):

@@ -44,17 +44,24 @@ def test_ten_kills_with_one_transaction_per_checkpoint_never_leave_the_tables_at
     assert report.runs_with_rows_past_the_last_state <= report.commit_window_runs
 
 
+def _harness_tables(cursor, database: str) -> None:  # noqa: ANN001 - a pymysql cursor
+    """The harness's two tables, plain (the tests fill them with the rows a broken connector would leave)."""
+    from integration_tests.chaos import APPEND_STREAM, DEDUP_STREAM
+
+    cursor.execute(f"CREATE DATABASE `{database}`")
+    for table, columns in ((APPEND_STREAM, "`id` BIGINT"), (DEDUP_STREAM, "`id` BIGINT, `seq` BIGINT")):
+        cursor.execute(
+            f"CREATE TABLE `{database}`.`{table}` ({columns}) DUPLICATE KEY(`id`) "
+            "DISTRIBUTED BY HASH(`id`) BUCKETS 1 PROPERTIES ('replication_num' = '1')"
+        )
+
+
 def test_the_harness_notices_tables_at_different_checkpoints(starrocks, fresh_database):
     from integration_tests.chaos import APPEND_STREAM, DEDUP_STREAM, ChaosReport, CheckpointWatch
     from integration_tests.connector import connect
 
     with connect(starrocks) as conn, conn.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{fresh_database}`")
-        for table, columns in ((APPEND_STREAM, "`id` BIGINT"), (DEDUP_STREAM, "`id` BIGINT, `seq` BIGINT")):
-            cursor.execute(
-                f"CREATE TABLE `{fresh_database}`.`{table}` ({columns}) DUPLICATE KEY(`id`) "
-                "DISTRIBUTED BY HASH(`id`) BUCKETS 1 PROPERTIES ('replication_num' = '1')"
-            )
+        _harness_tables(cursor, fresh_database)
         cursor.execute(f"INSERT INTO `{fresh_database}`.`{APPEND_STREAM}` VALUES (0), (1), (2)")
         cursor.execute(f"INSERT INTO `{fresh_database}`.`{DEDUP_STREAM}` VALUES (0, 0), (1, 1)")
     report = ChaosReport(cycles=0, seed=0, records_per_stream=10, state_kind="GLOBAL")
@@ -89,12 +96,7 @@ def test_the_harness_notices_a_lost_record_an_unexplained_duplicate_and_a_stale_
 
     source = Source(records_per_stream=1000)
     with connect(starrocks) as conn, conn.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{fresh_database}`")
-        for table, columns in ((APPEND_STREAM, "`id` BIGINT"), (DEDUP_STREAM, "`id` BIGINT, `seq` BIGINT")):
-            cursor.execute(
-                f"CREATE TABLE `{fresh_database}`.`{table}` ({columns}) DUPLICATE KEY(`id`) "
-                "DISTRIBUTED BY HASH(`id`) BUCKETS 1 PROPERTIES ('replication_num' = '1')"
-            )
+        _harness_tables(cursor, fresh_database)
         events = [i for i in range(1000) if i != 500] + [7]  # 500 lost, 7 twice
         cursor.execute(
             f"INSERT INTO `{fresh_database}`.`{APPEND_STREAM}` VALUES " + ",".join(f"({i})" for i in events)

@@ -16,6 +16,7 @@ import pytest
 
 from destination_starrocks.checkpoint_span import Cut, checkpoint_label, cut_for
 from destination_starrocks.errors import TransientError
+from destination_starrocks.flush_policy import Reason
 from destination_starrocks.spec import StarRocksConfig
 from destination_starrocks.stream_load import LoadRequest, LoadResult
 from destination_starrocks.writer import Writer
@@ -268,4 +269,50 @@ def test_while_a_commit_is_on_its_way_the_next_transaction_grows_instead_of_queu
     writer._consume([record("a", 40, namespace="db"), global_state({"a": 41, "b": 40})])
     writer._drain("all")
     assert [sum(t.values()) for _, t in multi.commits] == [20, 61]  # then one commit of everything since
+    writer._stop_pool()
+
+
+@pytest.mark.parametrize(
+    "mode, version, load_urls, used, why",
+    [
+        ("auto", "4.0.1", [], True, ""),
+        ("always", "4.0.0", [], True, ""),
+        ("never", "4.0.1", [], False, ""),
+        ("auto", "3.5.4", [], False, "StarRocks 3.5.4 has no transactions spanning several tables"),
+        ("auto", "4.0.1", ["be1:8040"], False, "`load_urls` is set"),
+        ("auto", None, [], False, "the StarRocks version is unknown"),
+    ],
+)
+def test_checkpoint_transactions_need_auto_or_always_4_0_and_no_load_urls(
+    mode, version, load_urls, used, why
+):
+    from destination_starrocks.multi_table_load import checkpoint_loader_for
+    from destination_starrocks.server_info import ServerInfo, ServerVersion
+    from destination_starrocks.stream_load import StreamLoader
+
+    config = StarRocksConfig(host="h", transaction_stream_load=mode, load_urls=load_urls)
+    server = ServerInfo(ServerVersion.parse(version) if version else None, version or "?")
+    loader = StreamLoader(config)
+    try:
+        checkpoints, reason = checkpoint_loader_for(config, loader, server)
+    finally:
+        loader.close()
+    assert (checkpoints is not None, reason.startswith(why) if why else reason == "") == (used, True), reason
+
+
+def test_a_table_slowed_down_for_version_pressure_sets_the_pace_of_the_transaction():
+    from destination_starrocks.flush_policy import StreamLimits
+
+    writer, plain, multi, output = make_writer(flush_interval_seconds=0.2, batch_size=10_000)
+    slowed = writer._streams[("db", "b")]
+    writer._apply_limits(slowed, StreamLimits(3, 80_000, slowed.limits.batch_bytes, 30.0))
+    writer._consume(interleaved(5, every=5))  # rows of a (0.2 s) and b (30 s): the longest interval rules
+    time.sleep(0.3)
+    writer._tick()
+    assert multi.chunks == [] and multi.commits == []
+    writer._consume([record("a", 5, namespace="db"), global_state({"a": 6, "b": 5})])
+    assert multi.commits == []  # a STATE does not make it due either
+    writer._flush_all(Reason.END)
+    writer._drain("all")
+    assert multi.commits[0][1] == {"a": 6, "b": 5}
     writer._stop_pool()
