@@ -299,8 +299,9 @@ class CheckpointTransactions:
     # ---- when --------------------------------------------------------------------------------------------
 
     def seconds_until_due(self, now: float) -> float | None:
-        """How long the loop may wait for input before the span may be due or forced (None: nothing open)."""
-        if not self._has_rows():
+        """How long the loop may wait for input before the span may be due or forced (None: no timer; while a
+        commit is on its way, its end wakes the loop)."""
+        if not self._has_rows() or self._committing:
             return None
         span = self._span
         if span.due_since is not None:

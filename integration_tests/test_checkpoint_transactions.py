@@ -203,3 +203,26 @@ def test_sigterm_rolls_back_the_open_checkpoint_transaction(fresh_database):
         assert both_counts(emu, fresh_database) == (100, 100)
         assert "-ckpt-" in label and f"checkpoint transaction {label}" in stopped[0], stopped
         assert [row[2] for row in loads(emu, fresh_database) if row[0] == label] == ["CANCELLED"]
+
+
+def test_an_overwrite_and_a_dedup_stream_share_the_checkpoint_transactions(sr40, fresh_database):
+    """The overwrite stream loads its staging table inside the same transactions (same database) and is
+    swapped in at its end; the dedup stream's rows keep their newest record per key."""
+    streams = catalog(
+        stream("orders", mode="overwrite", generation_id=2, minimum_generation_id=2),
+        stream("order_items", mode="append_dedup", primary_key=[["id"]], cursor=["id"]),
+    )
+    lines = []
+    for i in range(600):
+        lines += [
+            record("orders", {"id": i, "name": "o"}),
+            record("order_items", {"id": i % 50, "name": "i"}),
+        ]
+        if (i + 1) % 100 == 0:
+            lines.append(global_state({"next": i + 1}))
+    run = run_connector("write", config(sr40, fresh_database), streams, lines)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert both_counts(sr40, fresh_database) == (600, 50)
+    assert len(run.states) == 6
+    labels = [label for label, _, _ in loads(sr40, fresh_database)]
+    assert labels and all("-ckpt-" in label for label in labels)
