@@ -277,8 +277,10 @@ def _field_code(index: int, plan: FieldPlan, namespace: dict, in_place: bool) ->
     code = [f"    v = {getter}"]
     if plan.key:
         code += ["    if v is None:", f"        raise key_error(STREAM, {name}, None)"]
-    if object in fast:  # JSON: loaded as is
-        return code if in_place else [*code, f"    {store}"]
+    if object in fast:  # JSON: loaded as is; a value already under its column name needs no code at all
+        if in_place:
+            return code if plan.key else []
+        return [*code, f"    {store}"]
     if fast == (int,):
         # Integers: orjson decodes up to 2**64 - 1, past BIGINT; a narrower existing column is narrower still.
         namespace[f"LO{index}"], namespace[f"HI{index}"] = plan.sr_type.low, plan.sr_type.high
