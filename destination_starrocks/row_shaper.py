@@ -285,6 +285,10 @@ def _field_code(index: int, plan: FieldPlan, namespace: dict, in_place: bool) ->
         # Integers: orjson decodes up to 2**64 - 1, past BIGINT; a narrower existing column is narrower still.
         namespace[f"LO{index}"], namespace[f"HI{index}"] = plan.sr_type.low, plan.sr_type.high
         test = f"type(v) is not int or not LO{index} <= v <= HI{index}"
+    elif fast == (float, int):
+        # DOUBLE: `v - v` is 0.0 for a finite float, NaN (true) for inf and NaN, which orjson would write as
+        # null without a word; the coercer nulls them with a change. (orjson never decodes them from JSON.)
+        test = "(type(v) is not float or v - v) and type(v) is not int"
     elif fast:
         test = " and ".join(f"type(v) is not {t.__name__}" for t in fast)
     elif plan.sr_type.kind == STRING and plan.field_kind != TIME:
