@@ -232,7 +232,7 @@ def _compile(shaper: RowShaper):
         "Change": Change, "note": _note, "dig": _dig, "key_error": _key_error, "STREAM": shaper.stream,
         "GEN": shaper.generation_id, "RAW_IDS": raw_ids(), "CDC": CDC_DELETED_AT, "RT": runtime,
         "dumps": orjson.dumps, "JSONEncodeError": orjson.JSONEncodeError, "JSON_MAX_BYTES": JSON_MAX_BYTES,
-        "JSON_COLUMNS": bool(json_columns), "EXTRACTED": runtime.extracted,
+        "EXTRACTED": runtime.extracted, "META": runtime.meta,
     }  # fmt: skip
     lines = ["def shape(data, emitted_at_ms, meta_changes=None):", "    changes = None", "    get = data.get"]
     lines.append("    row = data" if in_place else "    row = {}")
@@ -247,17 +247,17 @@ def _compile(shaper: RowShaper):
     lines += [
         '    row["_airbyte_raw_id"] = next(RAW_IDS)',
         '    row["_airbyte_extracted_at"] = EXTRACTED.get(emitted_at_ms) or RT.extracted_at(emitted_at_ms)',
-        '    row["_airbyte_meta"] = RT.meta if changes is None and not meta_changes '
+        '    row["_airbyte_meta"] = META if changes is None and not meta_changes '
         "else RT.meta_with(changes, meta_changes)",
         '    row["_airbyte_generation_id"] = GEN',
         "    try:",
         "        out = dumps(row)",
         "    except JSONEncodeError:",
         "        return RT.dump(row, changes, meta_changes)",
-        "    if JSON_COLUMNS and len(out) > JSON_MAX_BYTES:",
-        "        return RT.dump(row, changes, meta_changes)",
-        "    return out",
     ]
+    if json_columns:  # only a JSON value can take a row past StarRocks' 16 MB JSON limit
+        lines += ["    if len(out) > JSON_MAX_BYTES:", "        return RT.dump(row, changes, meta_changes)"]
+    lines.append("    return out")
     code = "\n".join(lines)
     exec(compile(code, f"<shape {shaper.stream!r}>", "exec"), namespace)  # noqa: S102 - our own code
     return namespace["shape"]
@@ -283,8 +283,15 @@ def _field_code(index: int, plan: FieldPlan, namespace: dict, in_place: bool) ->
         return [*code, f"    {store}"]
     if fast == (int,):
         # Integers: orjson decodes up to 2**64 - 1, past BIGINT; a narrower existing column is narrower still.
-        namespace[f"LO{index}"], namespace[f"HI{index}"] = plan.sr_type.low, plan.sr_type.high
+        low, high = plan.sr_type.low, plan.sr_type.high
+        namespace[f"LO{index}"], namespace[f"HI{index}"] = low, high
         test = f"type(v) is not int or not LO{index} <= v <= HI{index}"
+        if low <= -(2**30) and high >= 2**30 - 1:
+            # Python compares two one-digit ints (|v| < 2**30) without the generic comparison BIGINT's
+            # limits need, so most values pass the first, cheaper range.
+            test = (
+                f"type(v) is not int or not (-0x40000000 <= v <= 0x3FFFFFFF or LO{index} <= v <= HI{index})"
+            )
     elif fast == (float, int):
         # DOUBLE: `v - v` is 0.0 for a finite float, NaN (true) for inf and NaN, which orjson would write as
         # null without a word; the coercer nulls them with a change. (orjson never decodes them from JSON.)

@@ -217,7 +217,11 @@ class Writer:
                         record = message["record"]
                         name = record["stream"]
                         namespace = record.get("namespace")
-                        if runtime is None or name != last_name or namespace != last_namespace:
+                        if (
+                            runtime is None
+                            or name != last_name
+                            or (namespace is not last_namespace and namespace != last_namespace)
+                        ):
                             runtime = self._route(name, namespace, line_no)
                             last_name, last_namespace = name, namespace
                             key, buffer, shaper = runtime.key, runtime.buffer, runtime.target.shaper
