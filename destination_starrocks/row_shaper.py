@@ -47,6 +47,8 @@ from destination_starrocks.type_mapping import (
 
 CDC_DELETED_AT = "_ab_cdc_deleted_at"
 _EPOCH = datetime(1970, 1, 1)
+_MAX_MS = (datetime.max - _EPOCH) // timedelta(milliseconds=1)  # 9999-12-31 23:59:59.999
+_MILLIS = [f"{ms:03d}" for ms in range(1000)]
 _MISSING = object()  # dig(): a path that is not in the record
 
 
@@ -174,12 +176,28 @@ class _Runtime:
 
     def __init__(self, shaper: RowShaper, json_columns: list[tuple[str, str]]) -> None:
         self.extracted: dict[int, str] = {}  # emitted_at_ms -> text; holds the last value only
+        self.second: int | None = None  # the second of the last integer emitted_at, and its text
+        self.second_text = ""
         self.sync_id = shaper.sync_id
         self.meta = orjson.Fragment(orjson.dumps({"changes": [], "sync_id": shaper.sync_id}))
         self.json_columns = json_columns
 
     def extracted_at(self, emitted_at_ms: int) -> str:
-        text = (_EPOCH + timedelta(milliseconds=emitted_at_ms)).isoformat(" ", "milliseconds")
+        """`emitted_at` (ms since the epoch) as DATETIME text, "YYYY-MM-DD HH:MM:SS.mmm".
+
+        Called when emitted_at differs from the previous record's. Sources stamp records as they emit them,
+        so the second rarely changes: an integer's text is the second's text (kept) and the milliseconds
+        from a table. Anything else (a float, a bool, before 1970, past year 9999) goes through datetime,
+        which gives the same text or raises as it always did.
+        """
+        if type(emitted_at_ms) is int and 0 <= emitted_at_ms <= _MAX_MS:
+            second, millis = divmod(emitted_at_ms, 1000)
+            if second != self.second:
+                self.second_text = (_EPOCH + timedelta(seconds=second)).isoformat(" ") + "."
+                self.second = second
+            text = self.second_text + _MILLIS[millis]
+        else:
+            text = (_EPOCH + timedelta(milliseconds=emitted_at_ms)).isoformat(" ", "milliseconds")
         self.extracted.clear()
         self.extracted[emitted_at_ms] = text
         return text

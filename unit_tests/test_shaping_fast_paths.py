@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from destination_starrocks.row_shaper import FieldPlan, RowShaper
+from destination_starrocks.row_shaper import _MAX_MS, FieldPlan, RowShaper, _Runtime
 from destination_starrocks.type_mapping import Change, coercer, parse_type
 
 
@@ -59,3 +60,42 @@ def test_integer_column_fast_path_agrees_with_the_coercer(column: str, value: in
     if isinstance(got[0], str):
         got = (int(got[0]), got[1])
     assert got == expected
+
+
+def _extracted_at_by_datetime(emitted_at_ms: object) -> str:
+    """How `_airbyte_extracted_at` was computed before the per-second cache: datetime arithmetic."""
+    epoch = datetime(1970, 1, 1)
+    return (epoch + timedelta(milliseconds=emitted_at_ms)).isoformat(" ", "milliseconds")  # type: ignore[arg-type]
+
+
+def _outcome(fn, value: object) -> object:  # noqa: ANN001
+    try:
+        return fn(value)
+    except Exception as exc:  # noqa: BLE001 - the same exception type is part of the behaviour
+        return type(exc)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(-(10**16), 10**16),
+            st.integers(_MAX_MS - 2000, _MAX_MS + 2000),
+            st.integers(1_700_000_000_000, 1_700_000_003_000),
+            st.floats(allow_nan=True),
+            st.booleans(),
+        ),
+        max_size=30,
+    )
+)
+def test_extracted_at_text_is_what_datetime_gives_for_every_emitted_at(stamps: list) -> None:
+    shaper = RowShaper((None, "s"), [])
+    runtime = _Runtime(shaper, [])
+    for stamp in sorted(stamps, key=repr) + stamps:  # runs of equal seconds, and jumps back and forth
+        assert _outcome(runtime.extracted_at, stamp) == _outcome(_extracted_at_by_datetime, stamp)
+
+
+def test_extracted_at_in_the_row_follows_emitted_at_across_seconds() -> None:
+    shaper = RowShaper((None, "s"), [FieldPlan(("id",), "id", parse_type("BIGINT"))])
+    for stamp in (1_700_000_000_999, 1_700_000_001_000, 1_700_000_001_001, 1_699_999_999_999, 0):
+        row = json.loads(shaper.shape({"id": 1}, stamp))
+        assert row["_airbyte_extracted_at"] == _extracted_at_by_datetime(stamp)
