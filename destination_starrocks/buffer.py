@@ -71,9 +71,9 @@ class TableBuffer:
         self.records += 1
         return len(data)
 
-    def add_keyed(self, key: Any, cursor: Any, row: bytes) -> None:
+    def add_keyed(self, key: Any, cursor: Any, row: bytes) -> int:
         """Dedup streams: keep the row with the largest cursor per key (the later one on ties; no cursor is
-        smaller than any cursor)."""
+        smaller than any cursor). Returns `nbytes` (the per-record flush check needs it)."""
         if self.oldest is None:
             self.oldest = time.monotonic()
         keyed = self._keyed
@@ -84,13 +84,14 @@ class TableBuffer:
             old_cursor, old_row = old
             # A record without a usable cursor ranks below any record with one; equal cursors: later wins.
             if old_cursor is not None and (cursor is None or _older(cursor, old_cursor)):
-                return
+                return self._keyed_bytes
             self._keyed_bytes -= len(old_row)
         # orjson returns bytes in an allocation of at least ~4 KiB whatever their length; a row kept until its
         # load must be copied to its own size, or a 500-byte row holds 4 KiB (measured: 865 MB RSS on a 256 MB
         # budget in the dedup benchmark before this copy).
         keyed[key] = (cursor, bytes(memoryview(row)))
         self._keyed_bytes += len(row) + 1
+        return self._keyed_bytes
 
     @property
     def nbytes(self) -> int:

@@ -232,10 +232,9 @@ class Writer:
                         if dedup:
                             dedup_key = shaper.dedup_key(data)
                             cursor = shaper.cursor_value(data)
-                            buffer.add_keyed(
+                            size = buffer.add_keyed(
                                 dedup_key, cursor, shape(data, emitted_at, meta and meta.get("changes"))
                             )
-                            size = buffer.nbytes
                         else:
                             size = add(shape(data, emitted_at, meta and meta.get("changes")))
                         received[key] += 1
