@@ -7,7 +7,8 @@ failed keeps every key (as null) and says why in `error`. `finish_report(...)` a
 `parse_floor_records_per_s`, `ratio_to_floor` (bulk), `dedup_ratio_to_floor`, `ratio_to_peer`, the
 emulator's ingest rate and each target with whether it holds, and to every connector workload its own
 `ratio_to_floor`, `cpu_ratio_to_floor` (the floor's CPU per record over the connector's),
-`emulator_cpu_us_per_record` and `connector_busy` (connector CPU over wall time: below 1, it waited).
+`emulator_cpu_us_per_record`, `connector_busy` (connector CPU over wall time: below 1, it waited) and
+`ratio_to_floor_bound` (the best ratio those two CPU costs allow on the run's cores, see `_ratio_bound`).
 Every figure that is judged is a ratio of two things measured in the same run, or a count, never an
 absolute time: the machines are shared and noisy.
 
@@ -99,6 +100,17 @@ def _per_record_us(seconds: float | None, records: int | None) -> float | None:
     return round(seconds / records * 1e6, 3)
 
 
+def _ratio_bound(entry: dict[str, Any], floor_rate: float | None, cpus: int | None) -> float | None:
+    """The best ratio_to_floor this run's CPU costs allow: the connector and the emulator share `cpus` cores,
+    each record costs the connector its CPU per record and the emulator its CPU per row, and neither can go
+    faster than its own cost on one core (perfect overlap, no waiting: a bound, not a forecast)."""
+    connector, emulator = entry.get("cpu_us_per_record"), entry.get("emulator_cpu_us_per_record")
+    if not connector or emulator is None or not floor_rate or not cpus:
+        return None
+    best_us = max(connector, emulator, (connector + emulator) / cpus)
+    return _ratio(1e6 / best_us, floor_rate)
+
+
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     if not numerator or not denominator:
         return None
@@ -133,6 +145,9 @@ def finish_report(report: dict[str, Any], max_buffer_memory_mb: int) -> dict[str
             entry.get("emulator_cpu_s"), entry.get("records")
         )
         entry["connector_busy"] = _ratio(entry.get("connector_cpu_s"), entry.get("wall_s"))
+        entry["ratio_to_floor_bound"] = _ratio_bound(
+            entry, floor_rate, (report.get("meta") or {}).get("cpus")
+        )
     bulk, peer, many, chatty = (measured(n) for n in ("bulk", "peer", "many_streams", "chatty_state"))
     report["ratio_to_floor"] = _ratio(bulk.get("records_per_s"), floor_rate)
     report["dedup_ratio_to_floor"] = measured("dedup").get("ratio_to_floor")
@@ -171,13 +186,14 @@ def _cell(value: Any) -> str:
 def format_table(report: dict[str, Any], workloads: tuple[str, ...]) -> str:
     """A short plain-text table of the workloads, the ratios and the targets."""
     header = ("workload", "records", "wall_s", "records/s", "cpu_s", "cpu_us/rec", "rss_mb", "loads",
-              "max_versions", "ratio", "cpu_ratio", "busy", "emu_us/rec")  # fmt: skip
+              "max_versions", "ratio", "cpu_ratio", "busy", "emu_us/rec", "bound")  # fmt: skip
     keys = (
         *WORKLOAD_KEYS,
         "ratio_to_floor",
         "cpu_ratio_to_floor",
         "connector_busy",
         "emulator_cpu_us_per_record",
+        "ratio_to_floor_bound",
     )
     rows = [header]
     for name in workloads:
@@ -197,7 +213,7 @@ def format_table(report: dict[str, Any], workloads: tuple[str, ...]) -> str:
         f"parse floor: {_cell(report.get('parse_floor_records_per_s'))} records/s, "
         f"{_cell(floor.get('cpu_us_per_record'))} us CPU per record (orjson, one core); ratio = records/s "
         "over the floor's, cpu_ratio = the floor's CPU per record over the connector's, busy = connector "
-        "CPU over wall time"
+        "CPU over wall time, bound = the best ratio the connector's and the emulator's CPU allow on these cores"
     )
     lines.append(f"emulator ingest: {_cell(report.get('emulator_ingest_rows_per_s'))} rows/s")
     for name, target in report.get("targets", {}).items():

@@ -94,6 +94,11 @@ def test_cpu_per_record_and_ratios_are_reported_for_every_connector_workload_and
     assert bulk["cpu_ratio_to_floor"] == 0.5  # 2 us over 4 us
     assert bulk["emulator_cpu_us_per_record"] == 5.0
     assert bulk["connector_busy"] == 0.4
+    assert bulk["ratio_to_floor_bound"] is None  # no meta.cpus: the bound needs the number of cores
+    result["meta"] = {"cpus": 2}
+    report.finish_report(result, max_buffer_memory_mb=256)
+    # 4 us connector + 5 us emulator per record on 2 cores: the emulator's 5 us bounds it, 200,000/s.
+    assert result["bulk"]["ratio_to_floor_bound"] == 0.4
     assert dedup["cpu_us_per_record"] == 5.0 and dedup["cpu_ratio_to_floor"] == 0.4
     assert result["dedup_ratio_to_floor"] == dedup["ratio_to_floor"] == 0.1  # 50,000 records/s
     assert "ratio_to_floor" not in result["chatty_state"]  # a failed workload measures nothing
