@@ -217,6 +217,7 @@ class Writer:
                         record = message["record"]
                         name = record["stream"]
                         namespace = record.get("namespace")
+                        # `is not` first: no namespace is None, and None != None is a slow generic comparison.
                         if (
                             runtime is None
                             or name != last_name
