@@ -13,8 +13,8 @@ Each step needs the ones before it:
    it and without sending a body (fe `LoadAction` redirects before reading one; http_transport
    `first_answer`), once per live BE (the FE chooses BEs in turn), then a TCP connection is tried to each
    address. With `load_urls`, those endpoints are tried instead.
-7. probe load: a one-row Stream Load through the same loader a sync uses, then `get_load_state` must say
-   VISIBLE (the connector asks it whenever a load's answer was lost).
+7. probe load: one row through the same loader a sync uses (and the transaction interface when the sync would
+   use it), then `get_load_state` must say VISIBLE (the connector asks it whenever a load's answer was lost).
 8. version pressure: can the probe table's version count (and `tablet_max_versions`) be read, and from where
    (version_pressure.py's probes).
 
@@ -160,7 +160,7 @@ class _CheckRun:
             supported = server.supports(name)
             if supported is False:
                 raise StepFailed(
-                    f"{option} needs {feature.what}, which StarRocks offers from {feature.since_text} on; "
+                    f"the configured {option} needs {feature.what}, which StarRocks offers from {feature.since_text} on; "
                     f"this server is {server.describe()}",
                     f"Upgrade StarRocks to {feature.since_text} or later, or {fix} ({feature.doc}).",
                 )
@@ -311,7 +311,7 @@ class _CheckRun:
         return redirect_step(self.loader, self.database, self.table, self.alive)
 
     def step_probe_load(self) -> str | Caveat:
-        return probe_load_step(self.loader, self.database, self.table, self.label)
+        return probe_load_step(self.loader, self.database, self.table, self.label, self.server)
 
     def step_version_pressure(self) -> str | Caveat:
         return pressure_step(self.sql, self.database, self.table, self.config.version_ceiling, self.identity)
@@ -326,7 +326,9 @@ class _CheckRun:
                 except ConnectorError as exc:  # refused, or the FE is gone: say what stays
                     left.append(f"{self.qualified(table)} ({refusal_text(exc.message)})")
             if left:
-                logger.warning("Could not drop the check's table(s) %s: drop them as an admin.", ", ".join(left))
+                logger.warning(
+                    "Could not drop the check's table(s) %s: drop them as an admin.", ", ".join(left)
+                )
         finally:
             self.sql.close()
 

@@ -6,8 +6,9 @@
   and without sending a body (`HttpTransport.first_answer`), once per live BE since the FE picks BEs in turn
   (`seqChooseBackendIds`), and a TCP connection is tried to every address it names. With `load_urls` the FE's
   redirect is not used: those endpoints are tried instead.
-- `probe_load_step`: one row by Stream Load through the loader a sync uses (labels, headers, compression,
-  answers), then `get_load_state` must say VISIBLE: the connector asks it whenever a load's answer was lost.
+- `probe_load_step`: one row through the loader a sync uses (labels, headers, compression, answers; the
+  transaction interface when the sync would use it: `server_info.uses_transactions`), then `get_load_state` must
+  say VISIBLE: the connector asks it whenever a load's answer was lost.
 - `pressure_step`: version_pressure.py's probes on the probe table (its version count, `tablet_max_versions`).
   A cluster whose pressure cannot be read still loads (a sync then reacts to "too many versions" only), so that
   is a warning with its fix, not a failure.
@@ -30,7 +31,9 @@ from destination_starrocks.http_transport import (
     connect_error,
 )
 from destination_starrocks.privilege_fix import refusal_text
+from destination_starrocks.server_info import ServerInfo, uses_transactions
 from destination_starrocks.stream_load import LoadRequest, StreamLoader, answer_fields, refused_credentials
+from destination_starrocks.transaction_load import TransactionLoader
 from destination_starrocks.version_pressure import (
     COMPACTION_SCORE,
     Sql,
@@ -143,9 +146,20 @@ def _location(location: str) -> Endpoint:
     return Endpoint(scheme, parts.hostname, parts.port or DEFAULT_PORTS.get(scheme, 80))
 
 
-def probe_load_step(loader: StreamLoader, database: str, table: str, label: str) -> str | Caveat:
+def probe_load_step(
+    loader: StreamLoader, database: str, table: str, label: str, server: ServerInfo
+) -> str | Caveat:
+    request = LoadRequest(database, table, label, PROBE_ROW, 1)
+    transactions = uses_transactions(loader.config, server)  # the interface a sync would load through
+    how = (
+        "through the transaction interface (begin, load, prepare, commit)" if transactions else "Stream Load"
+    )
     try:
-        result = loader.load(LoadRequest(database, table, label, PROBE_ROW, 1))
+        if transactions:
+            result = TransactionLoader(loader).send(request, commit=True)
+            assert result is not None  # a commit always answers
+        else:
+            result = loader.load(request)
     except ConfigError as exc:
         raise StepFailed(
             f"StarRocks refused the one-row probe load: {exc.message}",
@@ -165,7 +179,7 @@ def probe_load_step(loader: StreamLoader, database: str, table: str, label: str)
     while (state := _state(loader, database, label)) == "COMMITTED" and time.monotonic() < deadline:
         time.sleep(STATE_POLL_SECONDS)
     done = (
-        f"a one-row Stream Load into {database}.{table} (label {label}): {result.status} in "
+        f"a one-row load by {how} into {database}.{table} (label {label}): {result.status} in "
         f"{result.seconds:.2f} s; get_load_state says {state or 'nothing'}"
     )
     if state == "VISIBLE":

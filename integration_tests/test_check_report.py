@@ -168,6 +168,17 @@ def test_a_healthy_check_through_a_follower_fe_passes_every_step(emulator, datab
     )
 
 
+def test_a_sync_in_transactions_is_probed_through_the_transaction_interface(emulator, database):
+    before = emulator.stats()["requests"].get("txn_begin", 0)
+    status, lines, _ = check(config_for(emulator, database=database, transaction_stream_load="always"))
+    assert status == {"status": "SUCCEEDED"}, status
+    assert "transaction_stream_load: always served" in lines[NUMBERS["version"] - 1]["message"]
+    probe = lines[NUMBERS["probe_load"] - 1]["message"]
+    assert "through the transaction interface (begin, load, prepare, commit)" in probe, probe
+    assert "get_load_state says VISIBLE" in probe
+    assert emulator.stats()["requests"]["txn_begin"] > before
+
+
 # ---- each failure, once ----------------------------------------------------------------------------------------
 
 

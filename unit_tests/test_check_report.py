@@ -22,6 +22,7 @@ from destination_starrocks.check_report import (
     Step,
     StepFailed,
 )
+from destination_starrocks.connection_check import _CheckRun
 from destination_starrocks.errors import StarRocksSqlError
 from destination_starrocks.http_transport import Endpoint, HopError, connect_error
 from destination_starrocks.load_probe import pressure_step, probe_load_step, redirect_step
@@ -189,9 +190,13 @@ def test_an_fe_that_answers_instead_of_redirecting_fails_the_redirect_step_with_
 # ---- a probe load's label state -----------------------------------------------------------------------------
 
 
+PLAIN = ServerInfo(ServerVersion.parse("3.3.5"), "3.3.5")
+
+
 @dataclass
 class StubLoader:
     states: list[str]
+    config: StarRocksConfig = StarRocksConfig(host="fe")  # transaction_stream_load: never
 
     def load(self, request):  # noqa: ANN001, ANN201
         return LoadResult(request.label, "Success", 1, 1, 0.01, "http://fe:8030")
@@ -201,19 +206,19 @@ class StubLoader:
 
 
 def test_a_probe_load_passes_once_its_label_is_visible():
-    result = probe_load_step(StubLoader(["COMMITTED", "VISIBLE"]), "db", "t", "l-1")  # type: ignore[arg-type]
+    result = probe_load_step(StubLoader(["COMMITTED", "VISIBLE"]), "db", "t", "l-1", PLAIN)  # type: ignore[arg-type]
     assert isinstance(result, str) and result.endswith("get_load_state says VISIBLE")
 
 
 def test_a_probe_load_that_stays_committed_is_a_warning_and_an_unknown_state_a_failure(monkeypatch):
     monkeypatch.setattr("destination_starrocks.load_probe.VISIBLE_WAIT_SECONDS", 0.05)
-    committed = probe_load_step(StubLoader(["COMMITTED"]), "db", "t", "l-1")  # type: ignore[arg-type]
+    committed = probe_load_step(StubLoader(["COMMITTED"]), "db", "t", "l-1", PLAIN)  # type: ignore[arg-type]
     assert isinstance(committed, Caveat) and "says COMMITTED" in committed.result
     with pytest.raises(StepFailed) as silent:
-        probe_load_step(StubLoader([""]), "db", "t", "l-1")  # type: ignore[arg-type]
+        probe_load_step(StubLoader([""]), "db", "t", "l-1", PLAIN)  # type: ignore[arg-type]
     assert "get_load_state did not answer" in silent.value.result and "get_load_state" in silent.value.fix
     with pytest.raises(StepFailed) as aborted:
-        probe_load_step(StubLoader(["ABORTED"]), "db", "t", "l-1")  # type: ignore[arg-type]
+        probe_load_step(StubLoader(["ABORTED"]), "db", "t", "l-1", PLAIN)  # type: ignore[arg-type]
     assert aborted.value.result.endswith("get_load_state says ABORTED")
 
 
@@ -258,3 +263,56 @@ def test_a_readable_count_and_limit_pass_and_version_ceiling_0_reads_nothing():
     )
     off = pressure_step(FakeSql({vp.TABLE_ID_SQL: AssertionError("read")}), "db", "t", 0, "'u'@'%'")
     assert isinstance(off, str) and off.startswith("version_ceiling is 0")
+
+
+# ---- replication when the cluster cannot be read ------------------------------------------------------------
+
+NO_OPERATE = StarRocksSqlError(
+    5203, "Access denied; you need (at least one of) the OPERATE privilege(s) on SYSTEM for this operation."
+)
+TOO_MANY_REPLICAS = StarRocksSqlError(
+    1064,
+    "Table replication num should be less than or equal to the number of available BE nodes. You can change this "
+    "default by setting the replication_num table properties. Current alive backend is [10001,10002]. , table=t",
+)
+
+
+class LeastPrivilegedSql:
+    """A user who may not read SHOW BACKENDS / ADMIN SHOW FRONTEND CONFIG; CREATE TABLE answers `create`."""
+
+    def __init__(self, create: StarRocksSqlError | None) -> None:
+        self.create = create
+        self.ran: list[str] = []
+
+    def query_named(self, sql: str, args: object = None) -> list[dict]:
+        raise NO_OPERATE
+
+    def execute(self, sql: str, args: object = None) -> int:
+        self.ran.append(sql)
+        if sql.startswith("CREATE TABLE") and self.create is not None:
+            raise self.create
+        return 0
+
+
+def replication_run(sql: LeastPrivilegedSql) -> _CheckRun:
+    run = _CheckRun(StarRocksConfig(host="fe", table_properties={}), Report())
+    run.sql = sql  # type: ignore[assignment]
+    return run
+
+
+def test_unreadable_bes_are_asked_of_starrocks_by_a_table_and_its_refusal_names_the_fix():
+    with pytest.raises(StepFailed) as failed:
+        replication_run(LeastPrivilegedSql(TOO_MANY_REPLICAS)).step_replication()
+    assert "SHOW BACKENDS is not readable" in failed.value.result and "2 live BE(s)" in failed.value.result
+    assert failed.value.fix.startswith('set the destination\'s Table properties to {"replication_num": "2"}')
+
+
+def test_unreadable_bes_and_a_table_starrocks_creates_pass_and_leave_nothing():
+    sql = LeastPrivilegedSql(None)
+    result = replication_run(sql).step_replication()
+    assert (
+        "not readable" in result
+        and "StarRocks created a table with the configured table properties" in result
+    )
+    assert [s.split(" ")[0:2] for s in sql.ran] == [["CREATE", "TABLE"], ["DROP", "TABLE"]]
+    assert sql.ran[1].endswith(" FORCE")
