@@ -152,16 +152,18 @@ class _CheckRun:
     # ------------------------------------------------------------------ 2. version and options
     def step_version(self) -> str | Caveat:
         server = self.server = read_server_info(self.sql)
-        offered = [f"{feature.what} ({feature.since_text}+): {_yes_no(server.supports(name))}"
-                   for name, feature in FEATURES.items()]  # fmt: skip
+        offered = [
+            f"{feature.what} ({feature.since_text}+): {_yes_no(server.supports(name))}"
+            for name, feature in FEATURES.items()
+        ]
         configured = []
         for name, option, fix in configured_needs(self.config):
             feature = FEATURES[name]
             supported = server.supports(name)
             if supported is False:
                 raise StepFailed(
-                    f"the configured {option} needs {feature.what}, which StarRocks offers from {feature.since_text} on; "
-                    f"this server is {server.describe()}",
+                    f"the configured {option} needs {feature.what}, which StarRocks offers from "
+                    f"{feature.since_text} on; this server is {server.describe()}",
                     f"Upgrade StarRocks to {feature.since_text} or later, or {fix} ({feature.doc}).",
                 )
             configured.append(f"{option} {'served' if supported else 'used as configured'}")
@@ -186,8 +188,9 @@ class _CheckRun:
     # ------------------------------------------------------------------ 3. database
     def step_database(self) -> str:
         database = self.database
-        named = f"{database!r}" + (f" (the `database` setting {self.config.database!r}, as the sync names it)"
-                                   if database != self.config.database else "")  # fmt: skip
+        named = repr(database)
+        if database != self.config.database:
+            named += f" (the `database` setting {self.config.database!r}, as the sync names it)"
         try:
             created = self.sql.ensure_database(database)
         except StarRocksSqlError as exc:
@@ -203,7 +206,7 @@ class _CheckRun:
                 f"could not create the database {named}: {exc}", "Correct the `database` setting."
             ) from None
         if created:
-            return f"{named} did not exist; the user may create it, and it is created now (the sync writes there)"
+            return f"{named} did not exist; the user may create it, and it is created now (syncs write there)"
         return f"{named} exists"
 
     # ------------------------------------------------------------------ 4. live BEs and replication
@@ -216,18 +219,15 @@ class _CheckRun:
             alive = refused_alive(refusal) if refusal is not None else None
             if alive is not None:
                 raise StepFailed(
-                    f"SHOW BACKENDS is not readable for this user, and StarRocks refused a table with the configured "
-                    f"table properties: {refusal_text(refusal)}; the cluster has {alive} live BE(s)",
+                    f"SHOW BACKENDS is not readable for this user, and StarRocks refused a table with the "
+                    f"configured table properties: {refusal_text(refusal)}; the cluster has {alive} live BE(s)",
                     replication_fix(alive),
                 )
-            return (
-                f"SHOW BACKENDS / ADMIN SHOW FRONTEND CONFIG are not readable ({reading.unreadable}); "
-                + (
-                    "StarRocks created a table with the configured table properties"
-                    if refusal is None
-                    else f"a table could not be created to ask StarRocks ({refusal_text(refusal)})"
-                )  # fmt: skip
-            )
+            asked = "StarRocks created a table with the configured table properties"
+            if refusal is not None:  # a privilege, most likely: the privileges step names it
+                asked = f"a table could not be created to ask StarRocks ({refusal_text(refusal)})"
+            unreadable = refusal_text(reading.unreadable)
+            return f"SHOW BACKENDS / ADMIN SHOW FRONTEND CONFIG are not readable ({unreadable}); {asked}"
         self.alive = reading.alive
         if not reading.alive:
             raise StepFailed("SHOW BACKENDS lists no live BE", replication_fix(0))
@@ -236,11 +236,13 @@ class _CheckRun:
             return f"{live}; the replicas tables ask for are StarRocks' to judge (table properties)"
         if reading.too_few:
             raise StepFailed(f"{reading.refusal()}; the cluster has {live}", replication_fix(reading.alive))
-        return f"{live}; tables ask for {reading.wanted} replica{'s' if reading.wanted != 1 else ''} ({reading.source})"
+        replicas = f"{reading.wanted} replica{'s' if reading.wanted != 1 else ''}"
+        return f"{live}; tables ask for {replicas} ({reading.source})"
 
     # ------------------------------------------------------------------ 5. privileges
     def step_privileges(self) -> str:
-        columns = "(`id` BIGINT NOT NULL, `note` VARCHAR(64)) DUPLICATE KEY(`id`) DISTRIBUTED BY HASH(`id`) BUCKETS 1"
+        columns = "(`id` BIGINT NOT NULL, `note` VARCHAR(64)) DUPLICATE KEY(`id`) DISTRIBUTED BY HASH(`id`)"
+        columns += " BUCKETS 1"
         properties = ", ".join(
             f"{quote_literal(k)} = {quote_literal(v)}" for k, v in self.config.table_properties.items()
         )

@@ -1,4 +1,4 @@
-"""`check`'s last three steps: where a Stream Load goes, whether one lands, and whether its versions are readable.
+"""`check`'s last three steps: where a Stream Load goes, whether one lands, whether its versions can be read.
 
 - `redirect_step`: a StarRocks FE answers a Stream Load with a 307 to a BE before it reads the body (fe
   `LoadAction`, then `RestBaseAction.redirectTo`: `Location: http://<BE host>:<be_http_port>/...`, the host as
@@ -65,7 +65,7 @@ def redirect_step(loader: StreamLoader, database: str, table: str, live_backends
         LoadRequest(database, table, f"{config.label_prefix}-check-redirect", b"", 1)
     )
     length = len(loader.encode(PROBE_ROW))
-    targets: dict[str, Endpoint] = {}
+    targets: dict[str, Endpoint] = {}  # the BE addresses the FE named, in the order it named them
     for _ in range(min(max(live_backends or 1, 1), MAX_REDIRECT_PEEKS)):
         try:
             answer = loader.transport.first_answer("PUT", fe, path, headers, length, REDIRECT_WAIT_SECONDS)
@@ -92,20 +92,22 @@ def redirect_step(loader: StreamLoader, database: str, table: str, live_backends
             )
         if answer.status not in REDIRECT_STATUSES:
             _, message, _ = answer_fields(answer)
+            fix = "Check that `http_port` is the HTTP port of a StarRocks FE (8030 by default)."
+            if "backend" in message.lower():  # fe `LoadAction`: "No backend alive."
+                fix = "Start the BEs: SHOW BACKENDS must list live ones."
             raise StepFailed(
                 f"{fe.url} answered a Stream Load with HTTP {answer.status} instead of a redirect to a BE: {message}",
-                "Start the BEs (SHOW BACKENDS must list live ones)" if "backend" in message.lower() else
-                "Check that `http_port` is the HTTP port of a StarRocks FE (8030 by default).",
-            )  # fmt: skip
+                fix,
+            )
         target = _location(answer.headers.get("location", ""))
         targets.setdefault(str(target), target)
-    unreachable = {address: reason for address, target in targets.items()
-                   if (reason := connect_error(target.host, target.port, CONNECT_TIMEOUT_SECONDS))}  # fmt: skip
-    addresses = ", ".join(target.url for target in targets.values())
+    reasons = {t.url: connect_error(t.host, t.port, CONNECT_TIMEOUT_SECONDS) for t in targets.values()}
+    unreachable = {url: reason for url, reason in reasons.items() if reason}
+    addresses = ", ".join(reasons)
     if unreachable:
         raise StepFailed(
             f"the FE at {fe.url} redirects Stream Loads to {addresses}; not reachable from here: "
-            + "; ".join(f"http://{address} ({reason})" for address, reason in unreachable.items()),
+            + "; ".join(f"{url} ({reason})" for url, reason in unreachable.items()),
             "That is the address each BE registered in the cluster (SHOW BACKENDS: Host, HttpPort), often an "
             f"internal IP or a container name. Make it reachable from where the connector runs, or {LOAD_URLS_FIX}.",
         )
@@ -210,14 +212,17 @@ def _state(loader: StreamLoader, database: str, label: str) -> str:
 
 def pressure_step(sql: Sql, database: str, table: str, ceiling: float, identity: str) -> str | Caveat:
     if ceiling <= 0:
-        return "version_ceiling is 0: syncs do not read it, and slow down only when StarRocks answers 'too many versions'"
+        return (
+            "version_ceiling is 0: syncs do not read it, and slow down only when StarRocks answers "
+            "'too many versions'"
+        )
     limit = read_version_limit(sql)
     reading = read_table(sql, database, table, TableProbe(), limit, lambda: read_score_limit(sql))
     grant = f"GRANT OPERATE ON SYSTEM TO USER {identity}"
     if reading.versions is None:
         return Caveat(
-            f"the probe table's version count is {refusal_text(reading.source)}; syncs slow a table down only once StarRocks "
-            "answers a load with 'too many versions'",
+            f"the probe table's version count is {refusal_text(reading.source)}; syncs slow a table down only "
+            "once StarRocks answers a load with 'too many versions'",
             f"{grant} (StarRocks 3.x releases that ask OPERATE for information_schema.be_tablets), or upgrade to "
             "3.0.4 or later (information_schema.tables_config.TABLE_ID); or set `version_ceiling` to 0.",
         )
