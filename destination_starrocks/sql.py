@@ -7,15 +7,20 @@ error code and text only, and the connection string is never formatted.
 
 A connection that breaks while a statement runs leaves its outcome unknown. Reading statements and idempotent
 DDL (`CREATE ... IF NOT EXISTS`, `DROP ... IF EXISTS`) are simply sent again on a new connection; a statement
-that must not run twice (`ALTER TABLE ... ADD COLUMN`, `SWAP WITH`, `RENAME`) is sent with
-`idempotent=False` and raises `OutcomeUnknown`, so its caller looks at the schema before deciding anything.
+that must not run twice (`ALTER TABLE ... ADD COLUMN`, `SWAP WITH`, `RENAME`, a table copy's `INSERT ...
+SELECT`) is sent with `idempotent=False` and raises `OutcomeUnknown`, so its caller looks at the schema (or the
+INSERT's label, table_copy.py `run_once`) before deciding anything.
+
+`stream(query)` reads one large result row by row (pymysql's SSCursor: unbuffered, so memory stays bounded
+whatever the table's size) on a connection of its own, for a table rebuild the connector copies itself
+(surrogate_copy.py).
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pymysql
@@ -28,6 +33,11 @@ logger = logging.getLogger("airbyte")
 
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 600
+# A streamed query is read while the connector loads what it read, so StarRocks' query_timeout (300 s by
+# default, session variable; at most 259200) must cover the whole copy, and a read may wait behind a sort.
+STREAM_QUERY_TIMEOUT_SECONDS = 86400
+STREAM_READ_TIMEOUT_SECONDS = 3600
+STREAM_FETCH_ROWS = 1000
 # MySQL client-side error codes pymysql raises for a host it cannot reach.
 CANNOT_CONNECT = {2003, 2005, 2006, 2013}
 ACCESS_DENIED = 1045
@@ -62,9 +72,13 @@ class SqlClient:
     def connect(self) -> pymysql.connections.Connection:
         if self._conn is not None and self._conn.open:
             return self._conn
+        self._conn = self._open(READ_TIMEOUT_SECONDS)
+        return self._conn
+
+    def _open(self, read_timeout: int) -> pymysql.connections.Connection:
         config = self._config
         try:
-            self._conn = pymysql.connect(
+            return pymysql.connect(
                 host=config.host,
                 port=config.query_port,
                 user=config.username,
@@ -73,13 +87,37 @@ class SqlClient:
                 charset="utf8mb4",
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                read_timeout=READ_TIMEOUT_SECONDS,
+                read_timeout=read_timeout,
                 write_timeout=READ_TIMEOUT_SECONDS,
                 ssl=tls_context(config),
             )
         except pymysql.err.OperationalError as exc:
             raise _connect_error(config, exc) from None
-        return self._conn
+
+    def stream(self, sql: str, args: Sequence[Any] | None = None) -> Iterator[tuple]:
+        """The rows of one query as the server sends them, never all in memory (see the module docstring).
+
+        Not retried: a broken connection raises StarRocksSqlError mid-iteration. Leaving the loop early closes
+        the connection without reading the rest (an SSCursor's close() would read every remaining row).
+        """
+        conn = self._open(STREAM_READ_TIMEOUT_SECONDS)
+        try:
+            cursor = conn.cursor(pymysql.cursors.SSCursor)
+            cursor.execute(f"SET query_timeout = {STREAM_QUERY_TIMEOUT_SECONDS}")
+            cursor.execute(sql, args)
+            while True:
+                rows = cursor.fetchmany(STREAM_FETCH_ROWS)
+                if not rows:
+                    return
+                yield from rows
+        except pymysql.err.MySQLError as exc:
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+            raise StarRocksSqlError(code, str(exc.args[1] if len(exc.args) > 1 else exc)) from None
+        finally:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a connection already broken, or with unread rows
+                pass
 
     def execute(self, sql: str, args: Sequence[Any] | None = None, idempotent: bool = True) -> int:
         """Run one statement; returns the affected row count. See the module docstring for `idempotent`."""
