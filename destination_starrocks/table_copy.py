@@ -279,8 +279,8 @@ def run_once(sql: Any, copy: RowCopy, label_state: Callable[[str, str], str]) ->
     """Run `copy.statement()` (it carries `copy.label`) so that it applies exactly once; its row count, or None
     when a lost answer hid it (the copy did commit).
 
-    sql.py never sends a non-idempotent statement again on its own; here a lost answer is settled by the
-    label's state (`label_state`: get_load_state, which knows INSERT labels too and waits while it runs):
+    The statement runs on a connection of its own with timeouts as long as a copy may take (sql.py
+    `execute_copy`), which never sends it again; here a lost answer is settled by the label's state (`label_state`: get_load_state, which knows INSERT labels too and waits while it runs):
     VISIBLE/COMMITTED means done; ABORTED or UNKNOWN means nothing was applied, so the same statement goes again
     with the same label (StarRocks frees a label only when its job failed). A resent statement that hears
     "Label [l] has already been used." is also settled by the state, so the INSERT is never applied twice.
@@ -290,7 +290,7 @@ def run_once(sql: Any, copy: RowCopy, label_state: Callable[[str, str], str]) ->
     state = ""
     for attempt in range(1, RUN_ONCE_ATTEMPTS + 1):
         try:
-            return sql.execute(statement, idempotent=False) or 0
+            return sql.execute_copy(statement) or 0
         except OutcomeUnknown as exc:
             why = f"lost the answer ({exc})"
         except StarRocksSqlError as exc:

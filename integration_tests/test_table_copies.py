@@ -251,8 +251,8 @@ class LosesAnInsertAnswer(SqlClient):
         self.after_it_ran = after_it_ran
         self.lost = 0
 
-    def connect(self) -> Any:
-        return _Connection(super().connect(), self)
+    def _open(self, read_timeout: int) -> Any:  # every connection the client opens, copies' own included
+        return _Connection(super()._open(read_timeout), self)
 
 
 class _Connection:
@@ -350,3 +350,18 @@ def test_a_copy_label_is_fresh_for_every_attempt(starrocks, database):
         f"SELECT LABEL FROM information_schema.loads WHERE DB_NAME = '{database}' AND TYPE = 'INSERT'",
     )
     assert len(labels) == 3 and len(set(labels)) == 3  # random per attempt (labels.new_run_token)
+
+
+def test_a_streamed_query_yields_rows_as_they_come_and_can_be_left_early(starrocks, database):
+    config = StarRocksConfig.model_validate(config_for(starrocks, database=database))
+    query(starrocks, f"CREATE DATABASE `{database}`")
+    query(starrocks, f"CREATE TABLE `{database}`.`n` (`i` BIGINT) DUPLICATE KEY(`i`) DISTRIBUTED BY HASH(`i`) "
+                     'PROPERTIES ("replication_num" = "1")')  # fmt: skip
+    values = ", ".join(f"({i})" for i in range(5000))
+    query(starrocks, f"INSERT INTO `{database}`.`n` VALUES {values}")
+    with SqlClient(config) as sql:
+        rows = sql.stream(f"SELECT `i` FROM `{database}`.`n` ORDER BY `i`")
+        assert [next(rows) for _ in range(3)] == [(0,), (1,), (2,)]
+        rows.close()  # left early: its connection is closed without reading the other 4997 rows
+        assert sum(1 for _ in sql.stream(f"SELECT `i` FROM `{database}`.`n`")) == 5000
+        assert sql.query(f"SELECT COUNT(*) FROM `{database}`.`n`") == [(5000,)]  # the client's own connection

@@ -104,6 +104,9 @@ class FakeStarRocks:
             raise AssertionError(f"unexpected statement {sql}")
         return 0
 
+    def execute_copy(self, sql: str) -> int:  # an INSERT ... SELECT copy (on its own connection in sql.py)
+        return self.execute(sql, idempotent=False)
+
     def stream(self, sql: str, args=None):  # noqa: ANN001, ANN201 - a copy through the connector: no rows
         self.statements.append(sql)
         return iter(())
