@@ -120,8 +120,8 @@ class SqlClient:
         the connection without reading the rest (an SSCursor's close() would read every remaining row).
         """
         conn = self._open(COPY_TIMEOUT_SECONDS)
+        cursor = conn.cursor(pymysql.cursors.SSCursor)
         try:
-            cursor = conn.cursor(pymysql.cursors.SSCursor)
             cursor.execute(f"SET query_timeout = {COPY_TIMEOUT_SECONDS}")
             cursor.execute(sql, args)
             while True:
@@ -133,6 +133,7 @@ class SqlClient:
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
             raise StarRocksSqlError(code, str(exc.args[1] if len(exc.args) > 1 else exc)) from None
         finally:
+            _abandon(cursor)
             _close_quietly(conn)
 
     def execute(self, sql: str, args: Sequence[Any] | None = None, idempotent: bool = True) -> int:
@@ -207,6 +208,16 @@ class SqlClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _abandon(cursor: pymysql.cursors.SSCursor) -> None:
+    """Forget an unbuffered result that may have unread rows. pymysql's SSCursor (`__del__ = close`) and its
+    MySQLResult (`__del__`) would otherwise read every remaining row when collected, from a socket already
+    closed; no public call skips that, so this clears the two attributes those finalizers test."""
+    result = getattr(cursor, "_result", None)
+    if result is not None:
+        result.unbuffered_active = False
+    cursor.connection = None
 
 
 def _close_quietly(conn: pymysql.connections.Connection) -> None:
