@@ -20,12 +20,12 @@ from integration_tests.connector import (
     ConnectorRun,
     catalog,
     config_for,
-    connect,
     record,
     row_counts,
     run_connector,
     stream,
 )
+from integration_tests.test_conformance import query, tables_in
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,12 +38,6 @@ def sync(starrocks, database: str, entry: dict, lines: list[bytes], **config: An
     return run
 
 
-def query(starrocks, sql: str) -> list[tuple]:  # noqa: ANN001
-    with connect(starrocks) as conn, conn.cursor() as cursor:
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-
-
 def table_key(starrocks, database: str, table: str = NAME) -> tuple[str, list[str]]:  # noqa: ANN001
     ((model, keys),) = query(
         starrocks,
@@ -51,10 +45,6 @@ def table_key(starrocks, database: str, table: str = NAME) -> tuple[str, list[st
         f"WHERE TABLE_SCHEMA = '{database}' AND TABLE_NAME = '{table}'",
     )
     return model, [k.strip(" `") for k in keys.split(",") if k.strip()]
-
-
-def tables_in(starrocks, database: str) -> set[str]:  # noqa: ANN001
-    return {row[0] for row in query(starrocks, f"SHOW TABLES FROM `{database}`")}
 
 
 @pytest.fixture
