@@ -133,7 +133,7 @@ def round_trip(starrocks, target: LoadTarget, records: list[dict[str, Any]]) -> 
 
 
 EXAMPLES = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
