@@ -221,12 +221,15 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
             return row[0] if row else None
 
     # ------------------------------------------------------------------ data
-    def insert_rows(self, db: str, table: str, columns: list[str], rows: list[tuple], user: str) -> int:
-        """`INSERT INTO ... VALUES`: one transaction, one load job (type INSERT), one version."""
+    def insert_rows(
+        self, db: str, table: str, columns: list[str], rows: list[tuple], user: str, label: str | None = None
+    ) -> int:
+        """`INSERT INTO ... [WITH LABEL l] VALUES/SELECT`: one transaction, one load job (type INSERT), one
+        version; a label a live job holds raises LabelAlreadyExistsError (ledger.begin)."""
         with self.lock:
             meta = self.table(db, table)
             names = [self._column(meta, c).name for c in columns]
-            txn_id, _ = self.ledger.begin(db, None, table, "INSERT", user)
+            txn_id, _ = self.ledger.begin(db, label, table, "INSERT", user)
             try:
                 staged = self.stage_rows(meta, names, rows)
                 loaded = self.commit_staged(txn_id, meta, staged, names, scan_rows=len(rows))
