@@ -10,7 +10,8 @@ convert becomes NULL; with it on the row is filtered; NULL in a NOT NULL column 
 is NULL. `too many filtered rows` when filtered / (total - unselected) > max_filter_ratio.
 
 The body never goes through Python row by row: it is written to a file that DuckDB's `read_json` /
-`read_text` scans, and conversion is TRY_CAST over whole columns.
+`read_text` scans once, through a view, straight into one table of typed rows (conversion is TRY_CAST over
+whole columns); the raw rows are read again only for the error log of rejected ones.
 """
 
 from __future__ import annotations
@@ -170,6 +171,10 @@ class StagedLoad:
     error_lines: list[str]
     temp_tables: list[str]
     has_op: bool = False
+    # The body's reader is a view over the spool file, scanned once to type the rows and again only for the
+    # rejected rows' error log: it and the file live until `drop`.
+    temp_views: list[str] = field(default_factory=list)
+    spool_path: str | None = None
 
     @property
     def loaded_rows(self) -> int:
@@ -183,6 +188,14 @@ class StagedLoad:
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         for name in self.temp_tables:
             con.execute(f"DROP TABLE IF EXISTS {name}")
+        _drop_source(con, self.temp_views, self.spool_path)
+
+
+def _drop_source(con: duckdb.DuckDBPyConnection, views: list[str], path: str | None) -> None:
+    for name in views:
+        con.execute(f"DROP VIEW IF EXISTS {name}")
+    if path is not None and os.path.exists(path):
+        os.unlink(path)
 
 
 def _source_fields(meta: TableMeta, options: LoadOptions) -> tuple[list[str], dict[str, str]]:
@@ -264,17 +277,16 @@ def stage_body(
             reader = _read_json_sql(path, options, fields, json_fields)
         else:
             reader = _read_csv_sql(path, options, fields)
+        # A view, not a table: the rows are parsed once, straight into their target types (_type_rows).
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS {reader}")
-        except duckdb.Error as exc:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {src} AS {reader}")
+        except duckdb.Error as exc:  # the reader looks at the file's start when it binds
             raise LoadFailure(f"Failed to parse the {options.format.upper()} body: {exc}") from exc
-    finally:
-        os.unlink(path)
-    try:
         staged = _type_rows(con, meta, options, src, typed, fields, exprs, keyed)
     except BaseException:
-        con.execute(f"DROP TABLE IF EXISTS {src}")
+        _drop_source(con, [src], path)
         raise
+    staged.temp_views, staged.spool_path = [src], path
     staged.load_bytes = len(body)
     return staged
 
@@ -351,7 +363,7 @@ def _type_rows(
             f"FROM {src})"
         )
     except duckdb.Error as exc:
-        raise LoadFailure(f"Failed to convert the loaded columns: {exc}") from exc
+        raise _typing_failure(con, options, src, exc) from exc
     counts = con.execute(
         f"SELECT count(*), count(__err), count(*) FILTER (WHERE __unselected) FROM {typed}"
     ).fetchone()
@@ -374,9 +386,23 @@ def _type_rows(
         unselected_rows=unselected_rows,
         load_bytes=0,
         error_lines=error_lines,
-        temp_tables=[src, typed],
+        temp_tables=[typed],
         has_op=op_expr is not None,
     )
+
+
+def _typing_failure(
+    con: duckdb.DuckDBPyConnection, options: LoadOptions, src: str, exc: duckdb.Error
+) -> LoadFailure:
+    """Tell a body that does not parse from columns that do not convert, as staging the raw rows would."""
+    probe = f"{src}_probe"
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {probe} AS SELECT * FROM {src}")
+    except duckdb.Error as parse_exc:
+        return LoadFailure(f"Failed to parse the {options.format.upper()} body: {parse_exc}")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {probe}")
+    return LoadFailure(f"Failed to convert the loaded columns: {exc}")
 
 
 # Load.checkMergeCondition: `case CHAR: case VARCHAR: case PERCENTILE: case BITMAP: case FUNCTION: case BINARY:
