@@ -65,6 +65,10 @@ DB_FILE_NAME = "starrocks_emulator.duckdb"
 FIRST_TABLE_ID = 100001  # table ids move with a table through RENAME, SWAP and RECOVER, as StarRocks' do
 OP_COLUMN = "__op"
 SEQ_COLUMN = "__seq"
+# One DuckDB thread: every access holds `lock`, so queries never overlap, and the emulator shares its machine
+# with the client it serves (2 cores for the benchmarks): a second thread saved little wall time on a load and
+# cost more CPU in all (about 10% on the connector's bulk body, be/stream_load.py), taken from the client.
+DUCKDB_THREADS = 1
 
 
 class Engine(SchemaChanges, RecycleBin, Replicas):
@@ -101,7 +105,7 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
         if data_dir:
             os.makedirs(data_dir, exist_ok=True)
             path = os.path.join(data_dir, DB_FILE_NAME)
-        self.con = duckdb.connect(path)
+        self.con = duckdb.connect(path, config={"threads": DUCKDB_THREADS})
         self.ledger = Ledger(self.con)
         self.alter_jobs = AlterJobs(self.con)
         self._init_recycle_bin()
