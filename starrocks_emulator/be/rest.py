@@ -25,6 +25,7 @@ send loads to BEs directly over TLS (`load_urls`).
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -35,8 +36,10 @@ from starrocks_emulator.be.stream_load import (
     LoadFailure,
     LoadOptions,
     check_load_target,
-    decode_body,
-    stage_body,
+    decode_spooled,
+    discard_spool,
+    new_spool_file,
+    stage_file,
 )
 from starrocks_emulator.be.transactions import TxnError, load_txn_begin
 from starrocks_emulator.be.transactions_rest import handle_be_transaction_op
@@ -174,9 +177,12 @@ class BEHandler(EmulatorHandler):
                 engine.abort(txn_id, "connection cut mid-body")
                 self.cut_connection("cut_mid_body")
             return
+        handle, spool = new_spool_file(self.emulator.spool_dir, options.format)
         try:
-            body = self.read_body()
+            with handle:
+                load_bytes = self.spool_body(handle)  # straight to the file DuckDB scans
         except (ConnectionError, OSError, ValueError) as exc:
+            os.unlink(spool)
             engine.abort(txn_id, f"failed to read the body: {exc}")
             self.close_connection = True
             return
@@ -184,21 +190,22 @@ class BEHandler(EmulatorHandler):
         if options.compression and not supports("json_compression"):
             options.compression = None  # a BE before 3.2.7 does not know the header (see the docstring)
         if faults.take("too_many_versions", backend) is not None:
+            os.unlink(spool)
             message = engine.too_many_versions_error(db, table).message
             engine.abort(txn_id, message)
-            self.send_json(load_answer(txn_id, label, "Fail", message, times=times, load_bytes=len(body)))
+            self.send_json(load_answer(txn_id, label, "Fail", message, times=times, load_bytes=load_bytes))
             return
         if (fault := faults.take("label_running", backend)) is not None:
             self.cut_connection("label_running")
             threading.Thread(
                 target=self._commit_later,
-                args=(fault.seconds or 1.0, txn_id, label, db, table, options, body),
+                args=(fault.seconds or 1.0, txn_id, label, db, table, options, spool, load_bytes),
                 daemon=True,
             ).start()
             return
         if (fault := faults.take("slow_be", backend)) is not None:
             time.sleep(fault.seconds or 1.0)
-        answer = run_load(self, txn_id, label, db, table, options, body, times)
+        answer = run_load(self, txn_id, label, db, table, options, spool, load_bytes, times)
         if answer["Status"] == "Success":
             if faults.take("commit_then_cut", backend) is not None:
                 self.cut_connection("commit_then_cut")
@@ -211,10 +218,18 @@ class BEHandler(EmulatorHandler):
             self.close_connection = True  # the client is gone; the load stays committed, as in StarRocks
 
     def _commit_later(
-        self, delay: float, txn_id: int, label: str, db: str, table: str, options: LoadOptions, body: bytes
+        self,
+        delay: float,
+        txn_id: int,
+        label: str,
+        db: str,
+        table: str,
+        options: LoadOptions,
+        spool: str,
+        load_bytes: int,
     ) -> None:
         time.sleep(delay)
-        run_load(self, txn_id, label, db, table, options, body, LoadTimes())
+        run_load(self, txn_id, label, db, table, options, spool, load_bytes, LoadTimes())
 
 
 def run_load(
@@ -224,20 +239,22 @@ def run_load(
     db: str,
     table: str,
     options: LoadOptions,
-    body: bytes,
+    spool: str,
+    load_bytes: int,
     times: LoadTimes,
 ) -> dict[str, Any]:
-    """Decode, stage, filter and commit one Stream Load; returns the answer. The label is ABORTED on failure."""
+    """Decode, stage, filter and commit one Stream Load whose body is in the spool file `spool` (`load_bytes`
+    as received), and delete that file; returns the answer. The label is ABORTED on failure."""
     emulator = handler.emulator
     engine = emulator.engine
     staged = None
     error_url = None
     try:
         staging_started = time.perf_counter()
-        data = decode_body(body, options.compression)
+        decode_spooled(spool, options.compression)
         meta = engine.table(db, table)
         with engine.lock:
-            staged = stage_body(engine.con, meta, options, data, emulator.spool_dir)
+            staged = stage_file(engine.con, meta, options, spool)
             engine.note_ingest(
                 0, time.perf_counter() - staging_started
             )  # the rate covers parsing, not only commit
@@ -257,7 +274,7 @@ def run_load(
                         filtered_rows=staged.filtered_rows,
                         tracking_url=error_url,
                     )
-                    answer = load_answer(txn_id, label, "Fail", str(exc), staged, times, len(body))
+                    answer = load_answer(txn_id, label, "Fail", str(exc), staged, times, load_bytes)
                     answer["ErrorURL"] = error_url
                     return answer
                 engine.commit_staged(
@@ -268,7 +285,7 @@ def run_load(
                     scan_rows=staged.total_rows,
                     filtered_rows=staged.filtered_rows,
                     unselected_rows=staged.unselected_rows,
-                    load_bytes=len(body),
+                    load_bytes=load_bytes,
                     merge_condition=options.merge_condition,
                     partial_update=options.partial_update,
                     tracking_url=error_url,
@@ -279,8 +296,10 @@ def run_load(
     except (LoadFailure, EmulatorError) as exc:
         message = getattr(exc, "message", str(exc))
         engine.abort(txn_id, message)
-        return load_answer(txn_id, label, "Fail", message, staged, times, len(body))
-    answer = load_answer(txn_id, label, "Success", "OK", staged, times, len(body))
+        return load_answer(txn_id, label, "Fail", message, staged, times, load_bytes)
+    finally:
+        discard_spool(spool)  # when staging never took it over
+    answer = load_answer(txn_id, label, "Success", "OK", staged, times, load_bytes)
     if error_url:
         answer["ErrorURL"] = error_url
     return answer

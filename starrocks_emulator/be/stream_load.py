@@ -9,7 +9,8 @@ https://docs.starrocks.io/docs/loading/load_concept/strict_mode/: with strict mo
 convert becomes NULL; with it on the row is filtered; NULL in a NOT NULL column is always filtered; CSV `\\N`
 is NULL. `too many filtered rows` when filtered / (total - unselected) > max_filter_ratio.
 
-The body never goes through Python row by row: it is written to a file that DuckDB's `read_json` /
+The body never goes through Python row by row: it goes to a spool file as it arrives (a Stream Load,
+`stage_file`) or is written there (a transaction's load, `stage_body`), which DuckDB's `read_json` /
 `read_text` scans once, through a view, straight into one table of typed rows (conversion is TRY_CAST over
 whole columns); the raw rows are read again only for the error log of rejected ones.
 """
@@ -23,6 +24,7 @@ import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import duckdb
 import lz4.frame
@@ -42,6 +44,7 @@ from starrocks_emulator.storage.table_models import OP
 _counter = itertools.count(1)
 _TRUE = ("true", "1", "yes", "on")
 ERROR_LOG_MAX_ROWS = 1000
+READ_PROBE_BYTES = 1 << 16
 # An array body without strip_outer_array: StarRocks' JSON scanner refuses it with this message
 # (be/src/exec/json_scanner.cpp).
 ARRAY_WITHOUT_STRIP = "JSON data is an array, strip_outer_array must be set true"
@@ -194,8 +197,16 @@ class StagedLoad:
 def _drop_source(con: duckdb.DuckDBPyConnection, views: list[str], path: str | None) -> None:
     for name in views:
         con.execute(f"DROP VIEW IF EXISTS {name}")
-    if path is not None and os.path.exists(path):
+    if path is not None:
+        discard_spool(path)
+
+
+def discard_spool(path: str) -> None:
+    """Delete a load's spool file if it is still there (it goes with the load, whichever way that ends)."""
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _source_fields(meta: TableMeta, options: LoadOptions) -> tuple[list[str], dict[str, str]]:
@@ -255,24 +266,60 @@ def _read_csv_sql(path: str, options: LoadOptions, fields: list[str]) -> str:
     )
 
 
+def new_spool_file(spool_dir: str, fmt: str) -> tuple[BinaryIO, str]:
+    """An open file for one load's body in the spool directory (a file is what DuckDB's readers scan)."""
+    fd, path = tempfile.mkstemp(prefix="stream_load_", suffix=f".{fmt}", dir=spool_dir)
+    return os.fdopen(fd, "wb"), path
+
+
+def decode_spooled(path: str, compression: str | None) -> None:
+    """`decode_body` for a body already in its spool file: the file then holds the decoded body."""
+    if not compression or compression in ("identity", "none"):
+        return
+    with open(path, "rb") as handle:
+        data = decode_body(handle.read(), compression)
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
 def stage_body(
     con: duckdb.DuckDBPyConnection, meta: TableMeta, options: LoadOptions, body: bytes, spool_dir: str
 ) -> StagedLoad:
     """Stage a decoded body as typed rows; the caller holds the engine lock and drops the staged tables."""
+    handle, path = new_spool_file(spool_dir, options.format)
+    try:
+        with handle:
+            handle.write(body)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return stage_file(con, meta, options, path)
+
+
+def _starts_with_array(path: str) -> bool:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(READ_PROBE_BYTES):
+            if stripped := chunk.lstrip():
+                return stripped[:1] == b"["
+    return False
+
+
+def stage_file(
+    con: duckdb.DuckDBPyConnection, meta: TableMeta, options: LoadOptions, path: str
+) -> StagedLoad:
+    """`stage_body` for a decoded body in a spool file, which the staged load owns from here on: it is
+    deleted when the load is dropped, or now if staging fails."""
     load_id = next(_counter)
     src, typed = f"__src_{load_id}", f"__typed_{load_id}"
-    fields, exprs = _source_fields(meta, options)
-    keyed = meta.model in ("PRIMARY", "UNIQUE")
-    for name in [*fields, *exprs]:
-        if name != OP and meta.column(name) is None and options.columns is None:
-            raise LoadFailure(f"Unknown column '{name}' in table '{meta.name}'")
-    json_fields = {c.name for c in meta.columns if c.type.upper().startswith("JSON")}
-    if options.format == "json" and body.lstrip()[:1] == b"[" and not options.strip_outer_array:
-        raise LoadFailure(ARRAY_WITHOUT_STRIP)
-    fd, path = tempfile.mkstemp(prefix="stream_load_", suffix=f".{options.format}", dir=spool_dir)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
+        fields, exprs = _source_fields(meta, options)
+        keyed = meta.model in ("PRIMARY", "UNIQUE")
+        for name in [*fields, *exprs]:
+            if name != OP and meta.column(name) is None and options.columns is None:
+                raise LoadFailure(f"Unknown column '{name}' in table '{meta.name}'")
+        json_fields = {c.name for c in meta.columns if c.type.upper().startswith("JSON")}
+        if options.format == "json" and not options.strip_outer_array and _starts_with_array(path):
+            raise LoadFailure(ARRAY_WITHOUT_STRIP)
         if options.format == "json":
             reader = _read_json_sql(path, options, fields, json_fields)
         else:
@@ -287,7 +334,7 @@ def stage_body(
         _drop_source(con, [src], path)
         raise
     staged.temp_views, staged.spool_path = [src], path
-    staged.load_bytes = len(body)
+    staged.load_bytes = os.path.getsize(path)
     return staged
 
 
