@@ -45,6 +45,13 @@ _counter = itertools.count(1)
 _TRUE = ("true", "1", "yes", "on")
 ERROR_LOG_MAX_ROWS = 1000
 READ_PROBE_BYTES = 1 << 16
+# The largest JSON object (row) a load takes: StarRocks' JSON scanner has no limit of its own below the body's
+# (4 GB, kJSONMaxBufferSize in be/src/runtime/stream_load/stream_load_context.h). DuckDB's read_json keeps
+# buffers of twice its maximum_object_size, fresh for every scan: at 1 GB that cost ~25,000 page faults per
+# 55 MB body. So a load is read with DuckDB's default (16 MB) first and again with this only when DuckDB
+# says an object was larger; the rows, the errors and their order are the same either way.
+LARGE_OBJECT_BYTES = 1 << 30
+OBJECT_SIZE_ERROR = '"maximum_object_size"'
 # An array body without strip_outer_array: StarRocks' JSON scanner refuses it with this message
 # (be/src/exec/json_scanner.cpp).
 ARRAY_WITHOUT_STRIP = "JSON data is an array, strip_outer_array must be set true"
@@ -226,8 +233,11 @@ def _source_fields(meta: TableMeta, options: LoadOptions) -> tuple[list[str], di
     return fields, exprs
 
 
-def _read_json_sql(path: str, options: LoadOptions, fields: list[str], json_fields: set[str]) -> str:
+def _read_json_sql(
+    path: str, options: LoadOptions, fields: list[str], json_fields: set[str], large_objects: bool
+) -> str:
     fmt = "array" if options.strip_outer_array else "auto"  # NDJSON, or objects spread over lines
+    limit = f", maximum_object_size={LARGE_OBJECT_BYTES}" if large_objects else ""
     if options.jsonpaths is not None:
         if len(options.jsonpaths) != len(fields):
             raise LoadFailure("The number of jsonpaths does not match the number of columns")
@@ -237,7 +247,7 @@ def _read_json_sql(path: str, options: LoadOptions, fields: list[str], json_fiel
             extracts.append(f"{fn}(json, {quote_literal(json_path)}) AS {quote_ident(name)}")
         return (
             f"SELECT row_number() OVER () AS __seq, {', '.join(extracts)} FROM read_json_objects("
-            f"{quote_literal(path)}, format='{fmt}', maximum_object_size=1073741824)"
+            f"{quote_literal(path)}, format='{fmt}'{limit})"
         )
     spec = ", ".join(
         f"{quote_literal(name)}: '{'JSON' if name in json_fields else 'VARCHAR'}'"
@@ -245,7 +255,7 @@ def _read_json_sql(path: str, options: LoadOptions, fields: list[str], json_fiel
     )
     return (
         f"SELECT row_number() OVER () AS __seq, * FROM read_json({quote_literal(path)}, format='{fmt}', "
-        f"columns={{{spec}}}, maximum_object_size=1073741824)"
+        f"columns={{{spec}}}{limit})"
     )
 
 
@@ -320,16 +330,22 @@ def stage_file(
         json_fields = {c.name for c in meta.columns if c.type.upper().startswith("JSON")}
         if options.format == "json" and not options.strip_outer_array and _starts_with_array(path):
             raise LoadFailure(ARRAY_WITHOUT_STRIP)
-        if options.format == "json":
-            reader = _read_json_sql(path, options, fields, json_fields)
-        else:
-            reader = _read_csv_sql(path, options, fields)
-        # A view, not a table: the rows are parsed once, straight into their target types (_type_rows).
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {src} AS {reader}")
-        except duckdb.Error as exc:  # the reader looks at the file's start when it binds
-            raise LoadFailure(f"Failed to parse the {options.format.upper()} body: {exc}") from exc
-        staged = _type_rows(con, meta, options, src, typed, fields, exprs, keyed)
+        for large_objects in (False, True):
+            if options.format == "json":
+                reader = _read_json_sql(path, options, fields, json_fields, large_objects)
+            else:
+                reader = _read_csv_sql(path, options, fields)
+            # A view, not a table: the rows are parsed once, straight into their target types (_type_rows).
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {src} AS {reader}")
+            except duckdb.Error as exc:  # the reader looks at the file's start when it binds
+                raise LoadFailure(f"Failed to parse the {options.format.upper()} body: {exc}") from exc
+            try:
+                staged = _type_rows(con, meta, options, src, typed, fields, exprs, keyed)
+                break
+            except LoadFailure as exc:
+                if large_objects or OBJECT_SIZE_ERROR not in str(exc):
+                    raise
     except BaseException:
         _drop_source(con, [src], path)
         raise
