@@ -25,20 +25,18 @@ send loads to BEs directly over TLS (`load_urls`).
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
 import uuid
 from typing import Any
 
+from starrocks_emulator.be.spool import release_spool, write_spool
 from starrocks_emulator.be.stream_load import (
     LoadFailure,
     LoadOptions,
     check_load_target,
     decode_spooled,
-    discard_spool,
-    new_spool_file,
     stage_file,
 )
 from starrocks_emulator.be.transactions import TxnError, load_txn_begin
@@ -177,12 +175,9 @@ class BEHandler(EmulatorHandler):
                 engine.abort(txn_id, "connection cut mid-body")
                 self.cut_connection("cut_mid_body")
             return
-        handle, spool = new_spool_file(self.emulator.spool_dir, options.format)
-        try:
-            with handle:
-                load_bytes = self.spool_body(handle)  # straight to the file DuckDB scans
+        try:  # straight to the file DuckDB scans
+            spool, load_bytes = write_spool(self.emulator.spool_dir, options.format, self.spool_body)
         except (ConnectionError, OSError, ValueError) as exc:
-            os.unlink(spool)
             engine.abort(txn_id, f"failed to read the body: {exc}")
             self.close_connection = True
             return
@@ -190,7 +185,7 @@ class BEHandler(EmulatorHandler):
         if options.compression and not supports("json_compression"):
             options.compression = None  # a BE before 3.2.7 does not know the header (see the docstring)
         if faults.take("too_many_versions", backend) is not None:
-            os.unlink(spool)
+            release_spool(spool)
             message = engine.too_many_versions_error(db, table).message
             engine.abort(txn_id, message)
             self.send_json(load_answer(txn_id, label, "Fail", message, times=times, load_bytes=load_bytes))
@@ -298,7 +293,7 @@ def run_load(
         engine.abort(txn_id, message)
         return load_answer(txn_id, label, "Fail", message, staged, times, load_bytes)
     finally:
-        discard_spool(spool)  # when staging never took it over
+        release_spool(spool)  # when staging never took it over
     answer = load_answer(txn_id, label, "Success", "OK", staged, times, load_bytes)
     if error_url:
         answer["ErrorURL"] = error_url

@@ -21,15 +21,14 @@ import gzip
 import itertools
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 import duckdb
 import lz4.frame
 import orjson
 
+from starrocks_emulator.be.spool import release_spool, write_spool
 from starrocks_emulator.storage.catalog import (
     EmulatorError,
     TableMeta,
@@ -205,15 +204,7 @@ def _drop_source(con: duckdb.DuckDBPyConnection, views: list[str], path: str | N
     for name in views:
         con.execute(f"DROP VIEW IF EXISTS {name}")
     if path is not None:
-        discard_spool(path)
-
-
-def discard_spool(path: str) -> None:
-    """Delete a load's spool file if it is still there (it goes with the load, whichever way that ends)."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+        release_spool(path)
 
 
 def _source_fields(meta: TableMeta, options: LoadOptions) -> tuple[list[str], dict[str, str]]:
@@ -276,12 +267,6 @@ def _read_csv_sql(path: str, options: LoadOptions, fields: list[str]) -> str:
     )
 
 
-def new_spool_file(spool_dir: str, fmt: str) -> tuple[BinaryIO, str]:
-    """An open file for one load's body in the spool directory (a file is what DuckDB's readers scan)."""
-    fd, path = tempfile.mkstemp(prefix="stream_load_", suffix=f".{fmt}", dir=spool_dir)
-    return os.fdopen(fd, "wb"), path
-
-
 def decode_spooled(path: str, compression: str | None) -> None:
     """`decode_body` for a body already in its spool file: the file then holds the decoded body."""
     if not compression or compression in ("identity", "none"):
@@ -296,13 +281,7 @@ def stage_body(
     con: duckdb.DuckDBPyConnection, meta: TableMeta, options: LoadOptions, body: bytes, spool_dir: str
 ) -> StagedLoad:
     """Stage a decoded body as typed rows; the caller holds the engine lock and drops the staged tables."""
-    handle, path = new_spool_file(spool_dir, options.format)
-    try:
-        with handle:
-            handle.write(body)
-    except BaseException:
-        os.unlink(path)
-        raise
+    path, _ = write_spool(spool_dir, options.format, lambda handle: handle.write(body))
     return stage_file(con, meta, options, path)
 
 
@@ -318,7 +297,7 @@ def stage_file(
     con: duckdb.DuckDBPyConnection, meta: TableMeta, options: LoadOptions, path: str
 ) -> StagedLoad:
     """`stage_body` for a decoded body in a spool file, which the staged load owns from here on: it is
-    deleted when the load is dropped, or now if staging fails."""
+    released (be/spool.py) when the load is dropped, or now if staging fails."""
     load_id = next(_counter)
     src, typed = f"__src_{load_id}", f"__typed_{load_id}"
     try:
