@@ -31,10 +31,14 @@ import time
 import uuid
 from typing import Any
 
+import duckdb
+
 from starrocks_emulator.be.spool import release_spool, write_spool
 from starrocks_emulator.be.stream_load import (
+    AppendedLoad,
     LoadFailure,
     LoadOptions,
+    appending_insert_sql,
     check_load_target,
     decode_spooled,
     stage_file,
@@ -42,7 +46,8 @@ from starrocks_emulator.be.stream_load import (
 from starrocks_emulator.be.transactions import TxnError, load_txn_begin
 from starrocks_emulator.be.transactions_rest import handle_be_transaction_op
 from starrocks_emulator.rest_base import EmulatorHandler
-from starrocks_emulator.storage.catalog import EmulatorError
+from starrocks_emulator.storage.catalog import EmulatorError, TableMeta
+from starrocks_emulator.storage.engine import Engine
 from starrocks_emulator.version import supports
 
 STREAM_LOAD_PATH = re.compile(r"^/api/([^/]+)/([^/]+)/_stream_load$")
@@ -249,6 +254,11 @@ def run_load(
         decode_spooled(spool, options.compression)
         meta = engine.table(db, table)
         with engine.lock:
+            appended = _append_rows(engine, txn_id, meta, options, spool, load_bytes)
+            if appended is not None:
+                times.mark("written")
+                times.mark("committed")
+                return load_answer(txn_id, label, "Success", "OK", appended, times, load_bytes)
             staged = stage_file(engine.con, meta, options, spool)
             engine.note_ingest(
                 0, time.perf_counter() - staging_started
@@ -298,3 +308,17 @@ def run_load(
     if error_url:
         answer["ErrorURL"] = error_url
     return answer
+
+
+def _append_rows(
+    engine: Engine, txn_id: int, meta: TableMeta, options: LoadOptions, spool: str, load_bytes: int
+) -> AppendedLoad | None:
+    """Commit the load in one INSERT when every row of it is loaded (be/stream_load.py `appending_insert_sql`);
+    None when that is not the case, or not known: the load is then staged, which answers it, errors included."""
+    try:
+        insert_sql = appending_insert_sql(meta, options, spool)
+        if insert_sql is None:
+            return None
+        return AppendedLoad(engine.commit_appended(txn_id, meta, insert_sql, load_bytes=load_bytes))
+    except (LoadFailure, EmulatorError, duckdb.Error):
+        return None

@@ -38,7 +38,7 @@ from starrocks_emulator.storage.catalog import (
     quote_literal,
     varchar_length,
 )
-from starrocks_emulator.storage.table_models import OP
+from starrocks_emulator.storage.table_models import KEYED_MODELS, OP
 
 _counter = itertools.count(1)
 _TRUE = ("true", "1", "yes", "on")
@@ -165,6 +165,19 @@ def decode_body(body: bytes, compression: str | None) -> bytes:
     except (OSError, EOFError, RuntimeError) as exc:
         raise LoadFailure(f"Failed to decompress the body ({compression}): {exc}") from exc
     raise LoadFailure(f"Unsupported compression type: {compression}")
+
+
+@dataclass(frozen=True)
+class AppendedLoad:
+    """The counts of a load whose every row was appended in one INSERT (`appending_insert_sql`)."""
+
+    total_rows: int
+    filtered_rows: int = 0
+    unselected_rows: int = 0
+
+    @property
+    def loaded_rows(self) -> int:
+        return self.total_rows
 
 
 @dataclass
@@ -301,19 +314,10 @@ def stage_file(
     load_id = next(_counter)
     src, typed = f"__src_{load_id}", f"__typed_{load_id}"
     try:
-        fields, exprs = _source_fields(meta, options)
-        keyed = meta.model in ("PRIMARY", "UNIQUE")
-        for name in [*fields, *exprs]:
-            if name != OP and meta.column(name) is None and options.columns is None:
-                raise LoadFailure(f"Unknown column '{name}' in table '{meta.name}'")
-        json_fields = {c.name for c in meta.columns if c.type.upper().startswith("JSON")}
-        if options.format == "json" and not options.strip_outer_array and _starts_with_array(path):
-            raise LoadFailure(ARRAY_WITHOUT_STRIP)
+        fields, exprs = _checked_fields(meta, options, path)
+        keyed = meta.model in KEYED_MODELS
         for large_objects in (False, True):
-            if options.format == "json":
-                reader = _read_json_sql(path, options, fields, json_fields, large_objects)
-            else:
-                reader = _read_csv_sql(path, options, fields)
+            reader = _reader_sql(meta, options, path, fields, large_objects)
             # A view, not a table: the rows are parsed once, straight into their target types (_type_rows).
             try:
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {src} AS {reader}")
@@ -333,41 +337,93 @@ def stage_file(
     return staged
 
 
-def _type_rows(
-    con: duckdb.DuckDBPyConnection,
+def _checked_fields(meta: TableMeta, options: LoadOptions, path: str) -> tuple[list[str], dict[str, str]]:
+    """`_source_fields`, after the checks the BE makes before it reads a row."""
+    fields, exprs = _source_fields(meta, options)
+    for name in [*fields, *exprs]:
+        if name != OP and meta.column(name) is None and options.columns is None:
+            raise LoadFailure(f"Unknown column '{name}' in table '{meta.name}'")
+    if options.format == "json" and not options.strip_outer_array and _starts_with_array(path):
+        raise LoadFailure(ARRAY_WITHOUT_STRIP)
+    return fields, exprs
+
+
+def _reader_sql(
+    meta: TableMeta, options: LoadOptions, path: str, fields: list[str], large_objects: bool
+) -> str:
+    if options.format == "json":
+        json_fields = {c.name for c in meta.columns if c.type.upper().startswith("JSON")}
+        return _read_json_sql(path, options, fields, json_fields, large_objects)
+    return _read_csv_sql(path, options, fields)
+
+
+def appending_insert_sql(meta: TableMeta, options: LoadOptions, path: str) -> str | None:
+    """One INSERT that reads, converts and appends every row of a load straight into its table, or None when
+    the load's rows cannot simply be appended (a Primary or Unique Key table, a `where` header).
+
+    The INSERT fails (DuckDB's `error()`) on the first row that would be rejected, so it writes something only
+    when every row is loaded: then the load is exactly what staging would have made of it (the same rows,
+    converted by the same SELECT, in the same order, nothing filtered) without the staged copy of every row.
+    Any failure means the caller stages the load instead, which gives the load's answer, errors included.
+    """
+    if meta.model in KEYED_MODELS or options.where:
+        return None
+    fields, exprs = _checked_fields(meta, options, path)
+    reader = _reader_sql(meta, options, path, fields, large_objects=False)
+    rows = _typed_rows_sql(meta, options, f"({reader})", fields, exprs, keyed=False)
+    columns = ", ".join(quote_ident(c) for c in rows.targets)
+    return (
+        f"INSERT INTO {quote_ident(meta.db)}.{quote_ident(meta.name)} ({columns}) SELECT {columns} FROM "
+        f"({rows.select}) WHERE CASE WHEN __err IS NULL AND NOT __unselected THEN TRUE ELSE "
+        f"error('a row is not loaded: the load is staged') END"
+    )
+
+
+@dataclass
+class _TypedRows:
+    """The SELECT that converts a source's fields: `__seq`, the target columns, `__op` when loaded, `__err`
+    (why a row is rejected, NULL when it is not) and `__unselected` (the `where` header leaves it out)."""
+
+    select: str
+    targets: list[str]
+    has_op: bool
+
+
+def _typed_rows_sql(
     meta: TableMeta,
     options: LoadOptions,
-    src: str,
-    typed: str,
+    source: str,
     fields: list[str],
     exprs: dict[str, str],
     keyed: bool,
-) -> StagedLoad:
+) -> _TypedRows:
     lowered = {f.lower(): f for f in fields}
     targets: list[str] = []
     selects: list[str] = []
     errors: list[str] = []
     for column in meta.columns:
         if column.name in exprs:
-            source = f"({exprs[column.name]})"
+            source_value = f"({exprs[column.name]})"
         elif column.name.lower() in lowered:
-            source = quote_ident(lowered[column.name.lower()])
+            source_value = quote_ident(lowered[column.name.lower()])
         else:
             continue  # not loaded: the column default applies (or the stored value on partial update)
         targets.append(column.name)
         ddb_type = duckdb_type(column.type)
         length = varchar_length(column.type)
-        converted = f"TRY_CAST({source} AS {ddb_type})"
-        unqualified = f"({source} IS NOT NULL AND {converted} IS NULL)"
+        converted = f"TRY_CAST({source_value} AS {ddb_type})"
+        unqualified = f"({source_value} IS NOT NULL AND {converted} IS NULL)"
         if length is not None:
-            unqualified = f"({source} IS NOT NULL AND strlen(CAST({source} AS VARCHAR)) > {length})"
-            converted = f"CASE WHEN {unqualified} THEN NULL ELSE CAST({source} AS VARCHAR) END"
+            unqualified = (
+                f"({source_value} IS NOT NULL AND strlen(CAST({source_value} AS VARCHAR)) > {length})"
+            )
+            converted = f"CASE WHEN {unqualified} THEN NULL ELSE CAST({source_value} AS VARCHAR) END"
         value = converted
         if column.default is not None:
             default = f"CAST({quote_literal(column.default)} AS {ddb_type})"
             if column.default.upper() in ("CURRENT_TIMESTAMP", "NOW()"):
                 default = "current_localtimestamp()"
-            value = f"CASE WHEN {source} IS NULL THEN {default} ELSE {converted} END"
+            value = f"CASE WHEN {source_value} IS NULL THEN {default} ELSE {converted} END"
         name = column.name.replace("'", "")
         if options.strict_mode:
             errors.append(
@@ -398,12 +454,26 @@ def _type_rows(
         raise LoadFailure("No column of the table is loaded")
     error_case = f"CASE {' '.join(errors)} END" if errors else "NULL::VARCHAR"
     unselected = f"NOT coalesce(({options.where}), FALSE)" if options.where else "FALSE"
+    select = (
+        f"SELECT *, CASE WHEN __err IS NULL THEN {unselected} ELSE FALSE END AS __unselected FROM (SELECT "
+        f"__seq, {', '.join(selects)}, {error_case} AS __err FROM {source})"
+    )
+    return _TypedRows(select, targets, op_expr is not None)
+
+
+def _type_rows(
+    con: duckdb.DuckDBPyConnection,
+    meta: TableMeta,
+    options: LoadOptions,
+    src: str,
+    typed: str,
+    fields: list[str],
+    exprs: dict[str, str],
+    keyed: bool,
+) -> StagedLoad:
+    rows = _typed_rows_sql(meta, options, src, fields, exprs, keyed)
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {typed} AS SELECT *, CASE WHEN __err IS NULL THEN {unselected} "
-            f"ELSE FALSE END AS __unselected FROM (SELECT __seq, {', '.join(selects)}, {error_case} AS __err "
-            f"FROM {src})"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {typed} AS {rows.select}")
     except duckdb.Error as exc:
         raise _typing_failure(con, options, src, exc) from exc
     counts = con.execute(
@@ -413,23 +483,23 @@ def _type_rows(
     error_lines = []
     if filtered:
         raw = ", ".join(f"{quote_ident(f)} := s.{quote_ident(f)}" for f in dict.fromkeys(fields))
-        rows = con.execute(
+        lines = con.execute(
             f"SELECT t.__err, to_json(struct_pack({raw})) FROM {typed} t JOIN {src} s USING (__seq) "
             f"WHERE t.__err IS NOT NULL ORDER BY t.__seq LIMIT {ERROR_LOG_MAX_ROWS}"
         ).fetchall()
-        error_lines = [f"Error: {err}. Row: {row}" for err, row in rows]
-    keep = [quote_ident(t) for t in targets] + ([OP] if op_expr is not None else [])
+        error_lines = [f"Error: {err}. Row: {row}" for err, row in lines]
+    keep = [quote_ident(t) for t in rows.targets] + ([OP] if rows.has_op else [])
     relation = f"(SELECT {', '.join(keep)}, __seq FROM {typed} WHERE __err IS NULL AND NOT __unselected)"
     return StagedLoad(
         relation=relation,
-        columns=targets,
+        columns=rows.targets,
         total_rows=total,
         filtered_rows=filtered,
         unselected_rows=unselected_rows,
         load_bytes=0,
         error_lines=error_lines,
         temp_tables=[typed],
-        has_op=op_expr is not None,
+        has_op=rows.has_op,
     )
 
 
