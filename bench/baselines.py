@@ -65,8 +65,10 @@ def combine_floors(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """
     records = sum(r["records"] for r in runs)
     wall = sum(r["wall_s"] for r in runs)
+    cpu = sum(r["cpu_s"] for r in runs)
     return {
         "records_per_s": round(records / wall, 1) if wall else 0.0,
+        "cpu_us_per_record": round(cpu / records * 1e6, 3) if records else None,
         "runs": [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in runs],
     }
 

@@ -1,14 +1,22 @@
 """Turn measurements and emulator stats into bench/results/latest.json and the terminal table.
 
 Contract: `workload_entry(...)` gives one workload's JSON object with every key issue 7 lists (`records`,
-`wall_s`, `records_per_s`, `connector_cpu_s`, `peak_rss_mb`, `loads`, `max_versions_per_table`, and for
-`chatty_state` also `max_loads_per_table_per_interval`), the highest version count any of its tables' tablets
-reached (`peak_version_count`, which compaction does not lower; per table in `peak_version_count_per_table`)
-next to the emulator's `tablet_max_versions` (issue 14); a workload that failed keeps every key (as null)
-and says why in `error`. `finish_report(...)` adds the top-level `parse_floor_records_per_s`,
-`ratio_to_floor`, `ratio_to_peer`, the emulator's ingest rate and each target with whether it holds.
+`wall_s`, `records_per_s`, `connector_cpu_s`, `cpu_us_per_record`, `peak_rss_mb`, `loads`,
+`max_versions_per_table`, and for `chatty_state` also `max_loads_per_table_per_interval`), the highest version
+count any of its tables' tablets reached (`peak_version_count`, which compaction does not lower; per table in
+`peak_version_count_per_table`) next to the emulator's `tablet_max_versions` (issue 14); a workload that
+failed keeps every key (as null) and says why in `error`. `finish_report(...)` adds the top-level
+`parse_floor_records_per_s`, `ratio_to_floor` (bulk), `dedup_ratio_to_floor`, `ratio_to_peer`, the
+emulator's ingest rate and each target with whether it holds, and to every connector workload its own
+`ratio_to_floor`, `cpu_ratio_to_floor` (the floor's CPU per record over the connector's),
+`emulator_cpu_us_per_record`, `connector_busy` (connector CPU over wall time: below 1, it waited) and
+`ratio_to_floor_bound` (the best ratio those two CPU costs allow on the run's cores, see `_ratio_bound`).
 Every figure that is judged is a ratio of two things measured in the same run, or a count, never an
 absolute time: the machines are shared and noisy.
+
+Why CPU per record beside records/s: on two cores the emulator's ingest runs beside the connector, so the
+wall-time ratio says how fast the whole pipeline went, while CPU per record says what the connector itself
+costs, and the emulator's CPU per row says what the server cost on the same machine.
 """
 
 from __future__ import annotations
@@ -16,11 +24,14 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
+from bench.workloads import CONNECTOR_WORKLOADS
+
 WORKLOAD_KEYS = (
     "records",
     "wall_s",
     "records_per_s",
     "connector_cpu_s",
+    "cpu_us_per_record",
     "peak_rss_mb",
     "loads",
     "max_versions_per_table",
@@ -86,6 +97,7 @@ def workload_entry(
         "wall_s": round(wall_s, 3) if ok and wall_s is not None else None,
         "records_per_s": round(records / wall_s, 1) if ok and wall_s else None,
         "connector_cpu_s": round(cpu_s, 3) if ok and cpu_s is not None else None,
+        "cpu_us_per_record": _per_record_us(cpu_s, records) if ok else None,
         "peak_rss_mb": round(peak_rss_mb, 1) if ok and peak_rss_mb is not None else None,
         "loads": loads["loads"] if loads else None,
         "max_versions_per_table": loads["max_versions_per_table"] if loads else None,
@@ -102,6 +114,23 @@ def workload_entry(
     if error is not None:
         entry["error"] = error
     return entry
+
+
+def _per_record_us(seconds: float | None, records: int | None) -> float | None:
+    if seconds is None or not records:
+        return None
+    return round(seconds / records * 1e6, 3)
+
+
+def _ratio_bound(entry: dict[str, Any], floor_rate: float | None, cpus: int | None) -> float | None:
+    """The best ratio_to_floor this run's CPU costs allow: the connector and the emulator share `cpus` cores,
+    each record costs the connector its CPU per record and the emulator its CPU per row, and neither can go
+    faster than its own cost on one core (perfect overlap, no waiting: a bound, not a forecast)."""
+    connector, emulator = entry.get("cpu_us_per_record"), entry.get("emulator_cpu_us_per_record")
+    if not connector or emulator is None or not floor_rate or not cpus:
+        return None
+    best_us = max(connector, emulator, (connector + emulator) / cpus)
+    return _ratio(1e6 / best_us, floor_rate)
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -130,10 +159,25 @@ def finish_report(report: dict[str, Any], max_buffer_memory_mb: int) -> dict[str
         entry = report.get(name) or {}
         return {} if entry.get("error") else entry  # a failed workload measures nothing
 
+    floor_rate = report.get("parse_floor_records_per_s")
+    floor_cpu = (report.get("parse_floor") or {}).get("cpu_us_per_record")
+    for entry in (report.get(name) for name in CONNECTOR_WORKLOADS):
+        if not entry or entry.get("error"):
+            continue
+        entry["ratio_to_floor"] = _ratio(entry.get("records_per_s"), floor_rate)
+        entry["cpu_ratio_to_floor"] = _ratio(floor_cpu, entry.get("cpu_us_per_record"))
+        entry["emulator_cpu_us_per_record"] = _per_record_us(
+            entry.get("emulator_cpu_s"), entry.get("records")
+        )
+        entry["connector_busy"] = _ratio(entry.get("connector_cpu_s"), entry.get("wall_s"))
+        entry["ratio_to_floor_bound"] = _ratio_bound(
+            entry, floor_rate, (report.get("meta") or {}).get("cpus")
+        )
     bulk, peer, many, chatty = (measured(n) for n in ("bulk", "peer", "many_streams", "chatty_state"))
     pressure = measured("chatty_slow_compaction")
     ceiling = pressure.get("ceiling_versions")
-    report["ratio_to_floor"] = _ratio(bulk.get("records_per_s"), report.get("parse_floor_records_per_s"))
+    report["ratio_to_floor"] = _ratio(bulk.get("records_per_s"), floor_rate)
+    report["dedup_ratio_to_floor"] = measured("dedup").get("ratio_to_floor")
     report["ratio_to_peer"] = _ratio(bulk.get("records_per_s"), peer.get("records_per_s"))
     # Not a target; shown because the peer's wall time is mostly the server's (it waits on INSERTs), while
     # CPU per record is what each client itself costs.
@@ -175,10 +219,17 @@ def _cell(value: Any) -> str:
 def format_table(report: dict[str, Any], workloads: tuple[str, ...]) -> str:
     """A short plain-text table of the workloads, the ratios and the targets."""
     header = (
-        "workload", "records", "wall_s", "records/s", "cpu_s", "rss_mb", "loads", "max_versions", "peak_versions",
-        "of_limit",
+        "workload", "records", "wall_s", "records/s", "cpu_s", "cpu_us/rec", "rss_mb", "loads", "max_versions",
+        "peak_versions", "of_limit", "ratio", "cpu_ratio", "busy", "emu_us/rec", "bound",
     )  # fmt: skip
-    keys = WORKLOAD_KEYS
+    keys = (
+        *WORKLOAD_KEYS,
+        "ratio_to_floor",
+        "cpu_ratio_to_floor",
+        "connector_busy",
+        "emulator_cpu_us_per_record",
+        "ratio_to_floor_bound",
+    )
     rows = [header]
     for name in workloads:
         entry = report.get(name)
@@ -192,8 +243,12 @@ def format_table(report: dict[str, Any], workloads: tuple[str, ...]) -> str:
         for row in rows
     ]
     lines.append("")
+    floor = report.get("parse_floor") or {}
     lines.append(
-        f"parse floor: {_cell(report.get('parse_floor_records_per_s'))} records/s (orjson, one core)"
+        f"parse floor: {_cell(report.get('parse_floor_records_per_s'))} records/s, "
+        f"{_cell(floor.get('cpu_us_per_record'))} us CPU per record (orjson, one core); ratio = records/s "
+        "over the floor's, cpu_ratio = the floor's CPU per record over the connector's, busy = connector "
+        "CPU over wall time, bound = the best ratio the connector's and the emulator's CPU allow on these cores"
     )
     lines.append(f"emulator ingest: {_cell(report.get('emulator_ingest_rows_per_s'))} rows/s")
     for name, target in report.get("targets", {}).items():

@@ -48,19 +48,18 @@ class Batch:
 class TableBuffer:
     """Rows waiting for one stream's next load."""
 
-    __slots__ = ("stream", "data", "rows", "records", "oldest", "_keyed", "_keyed_bytes", "_seq", "_mark")
+    __slots__ = ("stream", "data", "records", "oldest", "_keyed", "_keyed_bytes", "_seq", "_mark")
 
     def __init__(self, stream: StreamKey, dedup: bool) -> None:
         self.stream = stream
         self.data = bytearray(OPEN)  # "[row,row,...," — the trailing comma becomes "]" when sealed
-        self.rows = 0
-        self.records = 0
+        self.records = 0  # records accounted for; without dedup also the rows in `data` (one per record)
         self.oldest: float | None = None  # monotonic time of the oldest buffered record
         self._keyed: dict[Any, tuple[Any, bytes]] | None = {} if dedup else None
         self._keyed_bytes = 0
         self._seq = 0
-        # (bytes, rows, records, monotonic time) when the last STATE covering this stream arrived.
-        self._mark: tuple[int, int, int, float] | None = None
+        # (bytes, rows, monotonic time) when the last STATE covering this stream arrived.
+        self._mark: tuple[int, int, float] | None = None
 
     def add(self, row: bytes) -> int:
         """Append a row; returns the buffer's size in bytes (the per-record flush check needs it)."""
@@ -69,13 +68,12 @@ class TableBuffer:
         data = self.data
         data += row
         data.append(COMMA)
-        self.rows += 1
         self.records += 1
         return len(data)
 
-    def add_keyed(self, key: Any, cursor: Any, row: bytes) -> None:
+    def add_keyed(self, key: Any, cursor: Any, row: bytes) -> int:
         """Dedup streams: keep the row with the largest cursor per key (the later one on ties; no cursor is
-        smaller than any cursor)."""
+        smaller than any cursor). Returns `nbytes` (the per-record flush check needs it)."""
         if self.oldest is None:
             self.oldest = time.monotonic()
         keyed = self._keyed
@@ -86,13 +84,14 @@ class TableBuffer:
             old_cursor, old_row = old
             # A record without a usable cursor ranks below any record with one; equal cursors: later wins.
             if old_cursor is not None and (cursor is None or _older(cursor, old_cursor)):
-                return
+                return self._keyed_bytes
             self._keyed_bytes -= len(old_row)
         # orjson returns bytes in an allocation of at least ~4 KiB whatever their length; a row kept until its
         # load must be copied to its own size, or a 500-byte row holds 4 KiB (measured: 865 MB RSS on a 256 MB
         # budget in the dedup benchmark before this copy).
         keyed[key] = (cursor, bytes(memoryview(row)))
         self._keyed_bytes += len(row) + 1
+        return self._keyed_bytes
 
     @property
     def nbytes(self) -> int:
@@ -100,7 +99,7 @@ class TableBuffer:
 
     @property
     def row_count(self) -> int:
-        return len(self._keyed) if self._keyed is not None else self.rows
+        return len(self._keyed) if self._keyed is not None else self.records
 
     @property
     def memory_bytes(self) -> int:
@@ -113,12 +112,12 @@ class TableBuffer:
 
     def mark_state(self) -> None:
         """A STATE covering this stream arrived: remember where it falls in the buffer."""
-        if self._keyed is None and self.rows:
-            self._mark = (len(self.data), self.rows, self.records, time.monotonic())
+        if self._keyed is None and self.records:
+            self._mark = (len(self.data), self.records, time.monotonic())
 
     @property
     def mark_time(self) -> float | None:
-        return self._mark[3] if self._mark is not None else None
+        return self._mark[2] if self._mark is not None else None
 
     def seal_at_state(self, received_through: int, min_share: float = 0.5) -> Batch:
         """Seal up to the last STATE mark when it holds at least `min_share` of the rows, else everything.
@@ -128,9 +127,9 @@ class TableBuffer:
         restart then duplicates nothing. Rows after the mark stay buffered, in order, for the next batch.
         """
         mark = self._mark
-        if mark is None or mark[1] == self.rows or mark[1] < min_share * self.rows:
+        if mark is None or mark[1] == self.records or mark[1] < min_share * self.records:
             return self.seal(received_through)
-        size_at, rows_at, records_at, marked_at = mark
+        size_at, rows_at, marked_at = mark
         # Copy only what follows the STATE (usually little); the batch keeps the buffer itself, cut short.
         data = self.data
         rest = bytearray(OPEN)
@@ -139,9 +138,8 @@ class TableBuffer:
         head = memoryview(data)[:size_at]
         self.data = rest
         self._seq += 1
-        left = self.records - records_at
-        batch = Batch(self.stream, self._seq, head, rows_at, records_at, received_through - left)
-        self.rows -= rows_at
+        left = self.records - rows_at
+        batch = Batch(self.stream, self._seq, head, rows_at, rows_at, received_through - left)
         self.records = left
         self._mark = None
         # The rest arrived after that STATE: its age is at most the STATE's, so the age rule stays safe.
@@ -159,13 +157,12 @@ class TableBuffer:
             self._keyed = {}
             self._keyed_bytes = 0
         else:
-            body, count = self.data, self.rows
+            body, count = self.data, self.records
             if count:
                 body[-1] = CLOSE
             else:
                 body = b"[]"
             self.data = bytearray(OPEN)
-            self.rows = 0
         batch = Batch(self.stream, self._seq, body, count, self.records, received_through)
         self.records = 0
         self.oldest = None

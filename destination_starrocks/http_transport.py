@@ -13,7 +13,8 @@ Why hand-written on the standard library's http.client rather than requests: req
 StarRocks makes. A Stream Load must send its headers, wait briefly for `100 Continue` or an early final answer
 (the FE answers the 307 before reading the body, and never sends 100: fe `StarRocksHttpPostObjectAggregator`),
 and only then send the body, so megabytes never go to a server about to close the socket. One transport for
-all calls keeps one redirect rule, one TLS rule and one credential rule instead of two of each.
+all calls keeps one redirect rule, one TLS rule and one credential rule instead of two of each. `check` asks
+an FE where a Stream Load would go without following it or sending a body (`first_answer`).
 
 TLS: the FE's redirects name `http://` BEs even when the FE was reached over HTTPS. Such a hop is followed
 (there is nothing else to talk to), but when the user asked for TLS and credentials go over plain HTTP, the
@@ -25,6 +26,7 @@ from __future__ import annotations
 import http.client
 import logging
 import select
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -174,6 +176,42 @@ class HttpTransport:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return self.request("GET", endpoint, path, timeout=timeout, credentials=credentials)
 
+    def first_answer(
+        self,
+        method: str,
+        endpoint: Endpoint,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body_length: int = 0,
+        timeout: float = 10.0,
+    ) -> HttpAnswer | None:
+        """The first hop's answer to a request whose body is announced but never sent; no redirect is followed.
+
+        Sends the headers (with credentials, `Content-Length: body_length` and `Expect: 100-continue`) and returns
+        what `endpoint` answers before the body: a StarRocks FE answers a Stream Load with its 307 there (fe
+        `LoadAction` redirects before reading the body), so `check` learns where a load would go without loading
+        anything. An answer of status 100 means the server asked for the body (it would take the load itself);
+        None, that it said nothing within `timeout`. Either way the connection is closed with no body sent.
+        Raises HopError when the endpoint cannot be reached.
+        """
+        sent = {**(headers or {}), "Authorization": self._authorization}
+        if endpoint.scheme == "http":
+            self._plain_credentials(endpoint, "")
+        url = f"{endpoint.url}{path}"
+        conn = self._connection(endpoint, timeout)
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in sent.items():
+                conn.putheader(name, value if value.isascii() else value.encode("utf-8"))
+            conn.putheader("Content-Length", str(body_length))
+            conn.putheader("Expect", "100-continue")
+            conn.endheaders()
+            return _early_answer(conn, url, timeout)
+        except (OSError, http.client.HTTPException) as exc:
+            raise HopError(str(endpoint), exc, body_sent=False) from exc
+        finally:
+            conn.close()
+
     def _plain_credentials(self, target: Endpoint, came_from: str) -> None:
         """One WARN per transport when TLS was asked for and credentials are about to go in clear text."""
         if not self._tls_requested:
@@ -191,16 +229,16 @@ class HttpTransport:
             "This warning is logged once per sync."
         )
 
+    def _connection(self, target: Endpoint, timeout: float) -> http.client.HTTPConnection:
+        if target.scheme == "https":
+            return http.client.HTTPSConnection(target.host, target.port, timeout=timeout, context=self._tls)
+        return http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+
     def _once(
         self, method: str, target: Endpoint, path: str, headers: dict[str, str], body: bytes, timeout: float
     ) -> HttpAnswer:
         url = f"{target.url}{path}"
-        if target.scheme == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                target.host, target.port, timeout=timeout, context=self._tls
-            )
-        else:
-            conn = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+        conn = self._connection(target, timeout)
         body_sent = False
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
@@ -233,11 +271,18 @@ class HttpTransport:
 def _await_continue(conn: http.client.HTTPConnection, url: str) -> HttpAnswer | None:
     """None when the body should be sent now (100 Continue, or no word within the wait); else the answer
     the server gave before the body (a redirect, an auth failure...)."""
+    answer = _early_answer(conn, url, EXPECT_WAIT_SECONDS)
+    return None if answer is None or answer.status == 100 else answer
+
+
+def _early_answer(conn: http.client.HTTPConnection, url: str, wait: float) -> HttpAnswer | None:
+    """What the server says within `wait` seconds of the headers: an answer (status 100 for `100 Continue`,
+    whose headers are read and nothing more), or None when it says nothing."""
     sock = conn.sock
     assert sock is not None
     pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
     if not pending:
-        readable, _, _ = select.select([sock], [], [], EXPECT_WAIT_SECONDS)
+        readable, _, _ = select.select([sock], [], [], wait)
         if not readable:
             return None
     reader = sock.makefile("rb", buffering=0)
@@ -251,7 +296,7 @@ def _await_continue(conn: http.client.HTTPConnection, url: str) -> HttpAnswer | 
         status = int(parts[1])
         headers = _read_headers(reader)
         if status == 100:
-            return None
+            return HttpAnswer(100, headers, b"", url)
         length = int(headers.get("content-length", "0") or 0)
         data = _read_exact(reader, length)
         return HttpAnswer(status, headers, data, url)
@@ -286,3 +331,13 @@ def _lower(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 def _no_query(url: str) -> str:
     return url.split("?", 1)[0]
+
+
+def connect_error(host: str, port: int, timeout: float = 3.0) -> str | None:
+    """None when a TCP connection to host:port opens within `timeout`; else why not (for `check`: is the
+    address a StarRocks FE redirects Stream Loads to reachable from here)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -19,7 +19,14 @@ The decision, made once at CREATE TABLE from the stream's schema (a table's key 
   (below 10⁻¹⁵ for a trillion keys). The column's COMMENT names the key columns it hashes, so a later sync
   can tell whether the stream's primary key changed.
 - **Canonical values** make equal keys equal: numbers by their decimal value (`2013`, `2013.0`, `"2013"` and
-  `2.013e3` are one key), date-times in UTC with microseconds, objects and arrays as JSON with sorted keys.
+  `2.013e3` are one key; a `number` key by the DOUBLE its column holds, so 2**70 and 2**70 + 1, one DOUBLE,
+  are one key), date-times in UTC with microseconds, objects and arrays as JSON with sorted keys and numbers by
+  value (StarRocks prints the JSON double 1.0 as `1`: be/src/util/json.cpp `to_string` is velocypack's
+  `toJson`; an integer beyond 64 bits by the double simdjson reads it as).
+- **The same canonical values from the table** (`stored_canonical`): a rebuild into a surrogate-keyed table
+  reads the rows back over the MySQL protocol (pymysql's types: float, Decimal, datetime, date, JSON text...)
+  and must compute each row's `_airbyte_pk` exactly as the shaper computes it from a record with those values,
+  or later records of a key would land beside its copied row instead of replacing it.
 
 A table created before surrogate keys existed keeps its natural key (often a VARCHAR); `encoded_key_bytes`
 lets the shaper refuse a record whose key StarRocks would refuse, with the fix (a refresh rebuilds the table
@@ -28,6 +35,7 @@ with a surrogate key), instead of a load retried until the sync fails.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -93,7 +101,9 @@ def surrogate_key(canonical_values: Sequence[str]) -> int:
 
 def canonical(kind: str) -> Callable[[Any], str]:
     """The canonical text of a key value already coerced to a column of `kind`."""
-    if kind in (DOUBLE, DECIMAL):
+    if kind == DOUBLE:
+        return _double_text
+    if kind == DECIMAL:
         return number_text
     if kind in (BIGINT, LARGEINT):
         return _integer_text
@@ -119,6 +129,11 @@ def number_text(value: Any) -> str:
     return format(number.normalize(), "f")
 
 
+def _double_text(value: Any) -> str:
+    """A DOUBLE key by the double StarRocks stores: the coercer passes an int through (2**70 stays an int)."""
+    return number_text(float(value))
+
+
 def _integer_text(value: Any) -> str:
     return str(int(value))  # a LARGEINT coercer sends values beyond BIGINT as text
 
@@ -136,10 +151,60 @@ def _datetime_text(value: Any) -> str:
 
 
 def _json_text(value: Any) -> str:
+    value = _json_numbers(value)
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     except orjson.JSONEncodeError:  # an integer beyond 64 bits
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+_JSON_INT_LOW, _JSON_INT_HIGH = -(2**63), 2**64 - 1  # what simdjson reads as an integer (int64 or uint64)
+
+
+def _json_numbers(value: Any) -> Any:
+    """Numbers inside a JSON key by value: an integral double as the integer (StarRocks prints 1.0 as 1), an
+    integer simdjson cannot hold as one by the double it reads."""
+    kind = type(value)
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if kind is int:
+        return value if _JSON_INT_LOW <= value <= _JSON_INT_HIGH else _json_numbers(float(value))
+    if kind is dict:
+        return {key: _json_numbers(item) for key, item in value.items()}
+    if kind is list:
+        return [_json_numbers(item) for item in value]
+    return value
+
+
+def stored_canonical(kind: str) -> Callable[[Any], str]:
+    """The canonical text of a value read back from a key column of `kind` (pymysql's Python value, or the text
+    the server sent), equal to `canonical(kind)` of the coerced record value that loaded it."""
+    if kind == JSON:
+        return _stored_json_text
+    if kind == DATETIME:
+        return _stored_datetime_text
+    if kind == DATE:
+        return lambda value: value.isoformat() if isinstance(value, dt.date) else str(value)
+    if kind == BOOLEAN:
+        return lambda value: _boolean_text(str(value).lower() in ("1", "true"))
+    if kind == STRING:
+        return lambda value: value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    return canonical(kind)  # numbers: float, Decimal, int or their text read the same way
+
+
+def _stored_datetime_text(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(" ", "microseconds")
+    return _datetime_text(str(value))
+
+
+def _stored_json_text(value: Any) -> str:
+    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:  # an integer beyond 64 bits
+        parsed = json.loads(text)
+    return _json_text(parsed)
 
 
 def encoded_key_bytes(values: Sequence[Any], types: Sequence[SrType]) -> int:

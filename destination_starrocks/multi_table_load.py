@@ -116,7 +116,10 @@ def checkpoint_loader_for(
     if config.load_urls:
         # Every operation of a multi-table transaction goes to the FE, which redirects each load to the BE of
         # its table: the very hop `load_urls` exists to avoid (a BE the connector cannot reach, or plain HTTP).
-        return None, "`load_urls` is set, and the loads of a multi-table transaction go where the FE sends them"
+        return (
+            None,
+            "`load_urls` is set, and the loads of a multi-table transaction go where the FE sends them",
+        )
     feature = FEATURES["multi_table_transaction"]
     supported = server.supports(feature.name)
     if supported and uses_transactions(config, server):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,6 +60,8 @@ from destination_starrocks.type_mapping import (
 
 CDC_DELETED_AT = "_ab_cdc_deleted_at"
 _EPOCH = datetime(1970, 1, 1)
+_MAX_MS = (datetime.max - _EPOCH) // timedelta(milliseconds=1)  # 9999-12-31 23:59:59.999
+_MILLIS = [f"{ms:03d}" for ms in range(1000)]
 _MISSING = object()  # dig(): a path that is not in the record
 
 
@@ -113,7 +115,9 @@ class RowShaper:
     surrogate_key: str | None = None  # column of the table's surrogate PRIMARY KEY (key_plan.py)
     cursor_rank: str | None = None  # column of the cursor's LARGEINT rank (cursor_rank.py)
     check_key_size: bool = False  # a natural key with VARCHAR parts: refuse keys over StarRocks' limit
-    _shape: Any = field(init=False, repr=False)
+    # `shape(data, emitted_at_ms, meta_changes=None) -> bytes` is the generated function itself, not a method
+    # that calls it: one Python call less per record.
+    shape: Callable[..., bytes] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         key_plans = {plan.path: plan for plan in self.plans if plan.key}
@@ -132,10 +136,7 @@ class RowShaper:
             self._cursor_coerce = coercer(self.cursor_type)[1]
         self._last_key: tuple[Any, Any] = (None, None)  # (data, surrogate) of the last dedup_key() call
         self._last_cursor: tuple[Any, Any] = (None, None)  # (data, cursor) of the last cursor_value() call
-        self._shape = _compile(self)
-
-    def shape(self, data: dict, emitted_at_ms: int, meta_changes: list | None = None) -> bytes:
-        return self._shape(data, emitted_at_ms, meta_changes)
+        self.shape = _compile(self)  # last: the generated code reads the key steps above
 
     def dedup_key(self, data: dict) -> tuple | None:
         if not self.primary_key:
@@ -238,12 +239,28 @@ class _Runtime:
 
     def __init__(self, shaper: RowShaper, json_columns: list[tuple[str, str]]) -> None:
         self.extracted: dict[int, str] = {}  # emitted_at_ms -> text; holds the last value only
+        self.second: int | None = None  # the second of the last integer emitted_at, and its text
+        self.second_text = ""
         self.sync_id = shaper.sync_id
         self.meta = orjson.Fragment(orjson.dumps({"changes": [], "sync_id": shaper.sync_id}))
         self.json_columns = json_columns
 
     def extracted_at(self, emitted_at_ms: int) -> str:
-        text = (_EPOCH + timedelta(milliseconds=emitted_at_ms)).isoformat(" ", "milliseconds")
+        """`emitted_at` (ms since the epoch) as DATETIME text, "YYYY-MM-DD HH:MM:SS.mmm".
+
+        Called when emitted_at differs from the previous record's. Sources stamp records as they emit them,
+        so the second rarely changes: an integer's text is the second's text (kept) and the milliseconds
+        from a table. Anything else (a float, a bool, before 1970, past year 9999) goes through datetime,
+        which gives the same text or raises as it always did.
+        """
+        if type(emitted_at_ms) is int and 0 <= emitted_at_ms <= _MAX_MS:
+            second, millis = divmod(emitted_at_ms, 1000)
+            if second != self.second:
+                self.second_text = (_EPOCH + timedelta(seconds=second)).isoformat(" ") + "."
+                self.second = second
+            text = self.second_text + _MILLIS[millis]
+        else:
+            text = (_EPOCH + timedelta(milliseconds=emitted_at_ms)).isoformat(" ", "milliseconds")
         self.extracted.clear()
         self.extracted[emitted_at_ms] = text
         return text
@@ -296,9 +313,9 @@ def _compile(shaper: RowShaper):
         "Change": Change, "note": _note, "dig": _dig, "key_error": _key_error, "STREAM": shaper.stream,
         "GEN": shaper.generation_id, "RAW_IDS": raw_ids(), "CDC": CDC_DELETED_AT, "RT": runtime,
         "dumps": orjson.dumps, "JSONEncodeError": orjson.JSONEncodeError, "JSON_MAX_BYTES": JSON_MAX_BYTES,
-        "JSON_COLUMNS": bool(json_columns), "EXTRACTED": runtime.extracted,
+        "EXTRACTED": runtime.extracted, "META": runtime.meta,
     }  # fmt: skip
-    lines = ["def shape(data, emitted_at_ms, meta_changes):", "    changes = None", "    get = data.get"]
+    lines = ["def shape(data, emitted_at_ms, meta_changes=None):", "    changes = None", "    get = data.get"]
     lines.append("    row = data" if in_place else "    row = {}")
     if dedup:
         lines.append('    row["__op"] = 0 if get(CDC) is None else 1')
@@ -315,17 +332,17 @@ def _compile(shaper: RowShaper):
     lines += [
         '    row["_airbyte_raw_id"] = next(RAW_IDS)',
         '    row["_airbyte_extracted_at"] = EXTRACTED.get(emitted_at_ms) or RT.extracted_at(emitted_at_ms)',
-        '    row["_airbyte_meta"] = RT.meta if changes is None and not meta_changes '
+        '    row["_airbyte_meta"] = META if changes is None and not meta_changes '
         "else RT.meta_with(changes, meta_changes)",
         '    row["_airbyte_generation_id"] = GEN',
         "    try:",
         "        out = dumps(row)",
         "    except JSONEncodeError:",
         "        return RT.dump(row, changes, meta_changes)",
-        "    if JSON_COLUMNS and len(out) > JSON_MAX_BYTES:",
-        "        return RT.dump(row, changes, meta_changes)",
-        "    return out",
     ]
+    if json_columns:  # only a JSON value can take a row past StarRocks' 16 MB JSON limit
+        lines += ["    if len(out) > JSON_MAX_BYTES:", "        return RT.dump(row, changes, meta_changes)"]
+    lines.append("    return out")
     code = "\n".join(lines)
     exec(compile(code, f"<shape {shaper.stream!r}>", "exec"), namespace)  # noqa: S102 - our own code
     return namespace["shape"]
@@ -354,12 +371,25 @@ def _field_code(index: int, plan: FieldPlan, namespace: dict, in_place: bool) ->
     code = [f"    v = {getter}"]
     if plan.key:
         code += ["    if v is None:", f"        raise key_error(STREAM, {name}, None)"]
-    if object in fast:  # JSON: loaded as is
-        return code if in_place else [*code, f"    {store}"]
+    if object in fast:  # JSON: loaded as is; a value already under its column name needs no code at all
+        if in_place:
+            return code if plan.key else []
+        return [*code, f"    {store}"]
     if fast == (int,):
         # Integers: orjson decodes up to 2**64 - 1, past BIGINT; a narrower existing column is narrower still.
-        namespace[f"LO{index}"], namespace[f"HI{index}"] = plan.sr_type.low, plan.sr_type.high
+        low, high = plan.sr_type.low, plan.sr_type.high
+        namespace[f"LO{index}"], namespace[f"HI{index}"] = low, high
         test = f"type(v) is not int or not LO{index} <= v <= HI{index}"
+        if low <= -(2**30) and high >= 2**30 - 1:
+            # Python compares two one-digit ints (|v| < 2**30) without the generic comparison BIGINT's
+            # limits need, so most values pass the first, cheaper range.
+            test = (
+                f"type(v) is not int or not (-0x40000000 <= v <= 0x3FFFFFFF or LO{index} <= v <= HI{index})"
+            )
+    elif fast == (float, int):
+        # DOUBLE: `v - v` is 0.0 for a finite float, NaN (true) for inf and NaN, which orjson would write as
+        # null without a word; the coercer nulls them with a change. (orjson never decodes them from JSON.)
+        test = "(type(v) is not float or v - v) and type(v) is not int"
     elif fast:
         test = " and ".join(f"type(v) is not {t.__name__}" for t in fast)
     elif plan.sr_type.kind == STRING and plan.field_kind != TIME:

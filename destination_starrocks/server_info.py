@@ -139,14 +139,20 @@ def read_server_info(sql: _Queries) -> ServerInfo:
     return ServerInfo(None, " / ".join(a for a in answers if a)[:200])
 
 
-def require_supported_options(config: StarRocksConfig, server: ServerInfo) -> None:
-    """Refuse (ConfigError) an option the server's version cannot serve; warn where the version is unknown."""
+def configured_needs(config: StarRocksConfig) -> list[tuple[str, str, str]]:
+    """(feature name, the option as configured, the fix that needs no upgrade) for each configured option that
+    only some versions serve."""
     wanted = []
     if config.compression != "none":
         wanted.append(("json_compression", f"compression: {config.compression}", "set compression to none"))
     if config.transaction_stream_load == "always":
         wanted.append(("transaction_stream_load", "transaction_stream_load: always", "use 'auto' or 'never'"))
-    for name, option, fix in wanted:
+    return wanted
+
+
+def require_supported_options(config: StarRocksConfig, server: ServerInfo) -> None:
+    """Refuse (ConfigError) an option the server's version cannot serve; warn where the version is unknown."""
+    for name, option, fix in configured_needs(config):
         feature = FEATURES[name]
         supported = server.supports(name)
         if supported is False:

@@ -7,15 +7,22 @@ error code and text only, and the connection string is never formatted.
 
 A connection that breaks while a statement runs leaves its outcome unknown. Reading statements and idempotent
 DDL (`CREATE ... IF NOT EXISTS`, `DROP ... IF EXISTS`) are simply sent again on a new connection; a statement
-that must not run twice (`ALTER TABLE ... ADD COLUMN`, `SWAP WITH`, `RENAME`) is sent with
-`idempotent=False` and raises `OutcomeUnknown`, so its caller looks at the schema before deciding anything.
+that must not run twice (`ALTER TABLE ... ADD COLUMN`, `SWAP WITH`, `RENAME`, a table copy's `INSERT ...
+SELECT`) is sent with `idempotent=False` and raises `OutcomeUnknown`, so its caller looks at the schema (or the
+INSERT's label, table_copy.py `run_once`) before deciding anything.
+
+Table copies run for as long as the table is large, so they get a connection of their own whose StarRocks
+`query_timeout` (300 s by default; an INSERT obeys it before StarRocks 3.4 added `insert_timeout`, 4 hours
+by default) and read timeout cover a day: `execute_copy(statement)` for one `INSERT ... SELECT` (never resent:
+`OutcomeUnknown`), `stream(query)` for a result read row by row (pymysql's SSCursor: unbuffered, so memory
+stays bounded whatever the table's size) by a rebuild the connector copies itself (surrogate_copy.py).
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pymysql
@@ -28,6 +35,10 @@ logger = logging.getLogger("airbyte")
 
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 600
+# A copy's statement runs as long as the table is large (a streamed one while the connector loads what it read),
+# so StarRocks' query_timeout (session variable, 300 s by default, at most 259200) and the read timeout cover it.
+COPY_TIMEOUT_SECONDS = 86400
+STREAM_FETCH_ROWS = 1000
 # MySQL client-side error codes pymysql raises for a host it cannot reach.
 CANNOT_CONNECT = {2003, 2005, 2006, 2013}
 ACCESS_DENIED = 1045
@@ -62,9 +73,13 @@ class SqlClient:
     def connect(self) -> pymysql.connections.Connection:
         if self._conn is not None and self._conn.open:
             return self._conn
+        self._conn = self._open(READ_TIMEOUT_SECONDS)
+        return self._conn
+
+    def _open(self, read_timeout: int) -> pymysql.connections.Connection:
         config = self._config
         try:
-            self._conn = pymysql.connect(
+            return pymysql.connect(
                 host=config.host,
                 port=config.query_port,
                 user=config.username,
@@ -73,13 +88,53 @@ class SqlClient:
                 charset="utf8mb4",
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                read_timeout=READ_TIMEOUT_SECONDS,
+                read_timeout=read_timeout,
                 write_timeout=READ_TIMEOUT_SECONDS,
                 ssl=tls_context(config),
             )
         except pymysql.err.OperationalError as exc:
             raise _connect_error(config, exc) from None
-        return self._conn
+
+    def execute_copy(self, sql: str) -> int:
+        """Run one long copy statement on a connection of its own (see the module docstring); its row count.
+        A connection that breaks meanwhile raises OutcomeUnknown: the statement is never sent again here."""
+        conn = self._open(COPY_TIMEOUT_SECONDS)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f"SET query_timeout = {COPY_TIMEOUT_SECONDS}")
+                return cursor.execute(sql)
+        except pymysql.err.OperationalError as exc:
+            code = exc.args[0] if exc.args else 0
+            message = str(exc.args[1] if len(exc.args) > 1 else exc)
+            raise (OutcomeUnknown if code in CANNOT_CONNECT else StarRocksSqlError)(code, message) from None
+        except pymysql.err.MySQLError as exc:
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+            raise StarRocksSqlError(code, str(exc.args[1] if len(exc.args) > 1 else exc)) from None
+        finally:
+            _close_quietly(conn)
+
+    def stream(self, sql: str, args: Sequence[Any] | None = None) -> Iterator[tuple]:
+        """The rows of one query as the server sends them, never all in memory (see the module docstring).
+
+        Not retried: a broken connection raises StarRocksSqlError mid-iteration. Leaving the loop early closes
+        the connection without reading the rest (an SSCursor's close() would read every remaining row).
+        """
+        conn = self._open(COPY_TIMEOUT_SECONDS)
+        cursor = conn.cursor(pymysql.cursors.SSCursor)
+        try:
+            cursor.execute(f"SET query_timeout = {COPY_TIMEOUT_SECONDS}")
+            cursor.execute(sql, args)
+            while True:
+                rows = cursor.fetchmany(STREAM_FETCH_ROWS)
+                if not rows:
+                    return
+                yield from rows
+        except pymysql.err.MySQLError as exc:
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+            raise StarRocksSqlError(code, str(exc.args[1] if len(exc.args) > 1 else exc)) from None
+        finally:
+            _abandon(cursor)
+            _close_quietly(conn)
 
     def execute(self, sql: str, args: Sequence[Any] | None = None, idempotent: bool = True) -> int:
         """Run one statement; returns the affected row count. See the module docstring for `idempotent`."""
@@ -153,6 +208,23 @@ class SqlClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _abandon(cursor: pymysql.cursors.SSCursor) -> None:
+    """Forget an unbuffered result that may have unread rows. pymysql's SSCursor (`__del__ = close`) and its
+    MySQLResult (`__del__`) would otherwise read every remaining row when collected, from a socket already
+    closed; no public call skips that, so this clears the two attributes those finalizers test."""
+    result = getattr(cursor, "_result", None)
+    if result is not None:
+        result.unbuffered_active = False
+    cursor.connection = None
+
+
+def _close_quietly(conn: pymysql.connections.Connection) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - a connection already broken, or with unread rows
+        pass
 
 
 def _connect_error(config: StarRocksConfig, exc: pymysql.err.OperationalError) -> ConfigError:

@@ -19,6 +19,10 @@ What the statement does, column by column of the target (names match case-insens
   DESC)`. A key whose newest row is a CDC delete (`_ab_cdc_deleted_at` set) is not copied.
 - `keep_newer_target_rows`: the target already holds rows; a key's row there stays when it is newer than the
   source's (the fold: an upsert in which the newest cursor wins, like the loads' `merge_condition`).
+- `derived`: target columns the connector computes itself when it copies the rows (the surrogate key and the
+  cursor rank, surrogate_copy.py via `newest_rows_query`), never taken from the source.
+- `label`: the INSERT's label (`INSERT INTO t WITH LABEL l`), fixed before the first attempt, so an INSERT
+  whose answer a broken connection lost cannot apply twice (`run_once`).
 - `skip_generations`: the target is a Duplicate Key table that may already hold some of these rows (a fold
   interrupted after its INSERT committed); rows whose `_airbyte_raw_id` the target has among those
   generations are not copied again. Filtering the target by generation lets StarRocks' zone maps skip the
@@ -27,30 +31,47 @@ What the statement does, column by column of the target (names match case-insens
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from destination_starrocks.naming import AIRBYTE_COLUMNS, quote_identifier
+from destination_starrocks.errors import StarRocksSqlError, TransientError
+from destination_starrocks.naming import AIRBYTE_COLUMNS, SURROGATE_KEY_COLUMN, quote_identifier
+from destination_starrocks.sql import OutcomeUnknown
 from destination_starrocks.type_mapping import (
     BIGINT,
     BOOLEAN,
     DATE,
     DATETIME,
+    DECIMAL,
+    DOUBLE,
+    JSON,
     LARGEINT,
     ORDERED_KINDS,
     STRING,
     SrType,
 )
 
+logger = logging.getLogger("airbyte")
+
 RAW_ID, EXTRACTED_AT, _META, GENERATION_ID = AIRBYTE_COLUMNS
-# What a Primary Key column gets when the source has no usable value for it.
+COMMITTED_STATES = ("VISIBLE", "COMMITTED")
+RUNNING_STATES = ("PREPARE", "PREPARED")
+LABEL_USED = "has already been used"  # fe LabelAlreadyUsedException: "Label [l] has already been used."
+RUN_ONCE_ATTEMPTS = 3
+# What a key column gets when the source has no usable value for it. JSON gets the JSON null (parse_json:
+# a CAST of 'null' to JSON would be the string "null", be/src/util/json.cpp `parse_json_or_string`).
 KEY_DEFAULTS = {
     BIGINT: "0",
     LARGEINT: "0",
+    DOUBLE: "0",
+    DECIMAL: "0",
     BOOLEAN: "FALSE",
     STRING: "''",
     DATE: "CAST('1970-01-01' AS DATE)",
     DATETIME: "CAST('1970-01-01 00:00:00' AS DATETIME)",
+    JSON: "PARSE_JSON('null')",
 }
 SOURCE, RANKED, OLD, RANK = "`__airbyte_src`", "`__airbyte_ranked`", "`__airbyte_old`", "`__airbyte_rn`"
 
@@ -69,31 +90,24 @@ class RowCopy:
     deleted_at: str | None = None
     keep_newer_target_rows: bool = False
     skip_generations: Sequence[int | None] | None = None
+    label: str | None = None  # INSERT INTO t WITH LABEL l: a retried INSERT cannot apply twice
+    derived: Sequence[str] = ()  # target columns the connector computes (surrogate_copy.py), never copied
 
     # ---- the statement --------------------------------------------------------------------------------
     def statement(self) -> str:
-        names = [name for name, _ in self.target_columns.values()]
-        projected = [(name, self._value(name)) for name in names]
-        kept = [name for name, value in projected if value is not None]
-        columns = ", ".join(quote_identifier(n) for n in kept)
-        source = (
-            "SELECT "
-            + ", ".join(f"{value} AS {quote_identifier(n)}" for n, value in projected if value)
-            + f" FROM {qualified(self.db, self.source)}"
-        )
+        kept, columns, source = self._projection()
+        into = f"INSERT INTO {qualified(self.db, self.target)}"
+        if self.label is not None:
+            into += f" WITH LABEL {quote_identifier(self.label)}"  # before the column list (INSERT.md)
         if not self.key_columns:
             select = f"SELECT {columns} FROM ({source}) AS {SOURCE}"
             if self.skip_generations is not None:
                 select += f" WHERE {SOURCE}.{quote_identifier(RAW_ID)} NOT IN ({self._raw_ids_present()})"
-            return f"INSERT INTO {qualified(self.db, self.target)} ({columns}) {select}"
-        keys = [self._target_name(k) for k in self.key_columns]
-        partition = ", ".join(quote_identifier(k) for k in keys)
-        ranked = (
-            f"SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {self._newest_first(kept)})"
-            f" AS {RANK} FROM ({source}) AS {SOURCE}"
+            return f"{into} ({columns}) {select}"
+        keys = self._dedup_keys()
+        statement = (
+            f"SELECT {self._ranked_columns(kept)} FROM ({self._ranked(kept, columns, source)}) AS {RANKED}"
         )
-        select = ", ".join(f"{RANKED}.{quote_identifier(n)}" for n in kept)
-        statement = f"SELECT {select} FROM ({ranked}) AS {RANKED}"
         where = [f"{RANKED}.{RANK} = 1"]
         deleted = self._deleted_column(kept)
         if deleted is not None:
@@ -103,7 +117,21 @@ class RowCopy:
             statement += f" LEFT JOIN {qualified(self.db, self.target)} AS {OLD} ON {on}"
             where.append(f"({OLD}.{quote_identifier(keys[0])} IS NULL OR {self._not_older(kept)})")
         statement += " WHERE " + " AND ".join(where)
-        return f"INSERT INTO {qualified(self.db, self.target)} ({columns}) {statement}"
+        return f"{into} ({columns}) {statement}"
+
+    def newest_rows_query(self) -> tuple[str, list[str]]:
+        """(SELECT, its column names) of the newest source row per key, in the target's types, CDC deletes
+        included, oldest first: what the connector copies itself when the target's key is one SQL cannot
+        compute (surrogate_copy.py). Loading these rows in this order, the last row of a key wins, so even keys
+        that are one to the connector but two to SQL (JSON of different texts) end with their newest row."""
+        kept, columns, source = self._projection()
+        ranked = self._ranked(kept, columns, source)
+        order = self._newest_first(kept, prefix=f"{RANKED}.", reverse=True)
+        query = (
+            f"SELECT {self._ranked_columns(kept)} FROM ({ranked}) AS {RANKED} WHERE {RANKED}.{RANK} = 1"
+            f" ORDER BY {order}"
+        )
+        return query, kept
 
     def unusable_keys_query(self) -> str | None:
         """Counts the source rows whose new key needs a default (a NULL, a missing column, a failed cast)."""
@@ -118,16 +146,58 @@ class RowCopy:
         return f"SELECT COUNT(*) FROM {qualified(self.db, self.source)} WHERE " + " OR ".join(tests)
 
     # ---- pieces ---------------------------------------------------------------------------------------
+    def _projection(self) -> tuple[list[str], str, str]:
+        """(target columns the copy fills, their quoted list, the SELECT that casts the source into them)."""
+        names = [name for name, _ in self.target_columns.values()]
+        projected = [(name, self._value(name)) for name in names]
+        kept = [name for name, value in projected if value is not None]
+        source = (
+            "SELECT "
+            + ", ".join(f"{value} AS {quote_identifier(n)}" for n, value in projected if value)
+            + f" FROM {qualified(self.db, self.source)}"
+        )
+        return kept, ", ".join(quote_identifier(n) for n in kept), source
+
+    def _dedup_keys(self) -> list[str]:
+        """The columns rows are deduplicated on: the surrogate key when both tables carry it (a fold into a
+        surrogate-keyed table: the shaper computed it), else the key columns themselves."""
+        surrogate = SURROGATE_KEY_COLUMN
+        carried = all(surrogate in c for c in (self.source_columns, self.target_columns))
+        if self.key_columns and carried and not self._is_derived(surrogate):
+            return [self._target_name(surrogate)]
+        return [self._target_name(k) for k in self.key_columns]
+
+    def _ranked(self, kept: Sequence[str], columns: str, source: str) -> str:
+        partition = ", ".join(self._partition_term(k) for k in self._dedup_keys())
+        return (
+            f"SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {self._newest_first(kept)})"
+            f" AS {RANK} FROM ({source}) AS {SOURCE}"
+        )
+
+    @staticmethod
+    def _ranked_columns(kept: Sequence[str]) -> str:
+        return ", ".join(f"{RANKED}.{quote_identifier(n)}" for n in kept)
+
+    def _partition_term(self, name: str) -> str:
+        """A key column as PARTITION BY takes it: JSON by its text (equal texts are equal JSON values)."""
+        if self.target_columns[name.lower()][1].kind == JSON:
+            return f"CAST({quote_identifier(name)} AS VARCHAR)"
+        return quote_identifier(name)
+
     def _target_name(self, name: str) -> str:
         return self.target_columns[name.lower()][0]
 
     def _is_key(self, name: str) -> bool:
         return name.lower() in {k.lower() for k in self.key_columns}
 
+    def _is_derived(self, name: str) -> bool:
+        return name.lower() in {d.lower() for d in self.derived}
+
     def _raw_value(self, name: str) -> str | None:
-        """The source's value for target column `name`, cast to its type; None when the source lacks it."""
+        """The source's value for target column `name`, cast to its type; None when the source lacks it (or
+        the column is derived)."""
         found = self.source_columns.get(name.lower())
-        if found is None:
+        if found is None or self._is_derived(name):
             return None
         source_name, source_type = found
         target_type = self.target_columns[name.lower()][1]
@@ -142,13 +212,19 @@ class RowCopy:
             return default if value is None else f"COALESCE({value}, {default})"
         return value
 
-    def _newest_first(self, kept: Sequence[str]) -> str:
+    def _newest_first(self, kept: Sequence[str], prefix: str = "", reverse: bool = False) -> str:
+        """ORDER BY newest first: the largest cursor (a row without one ranks below any with one), then the
+        latest `_airbyte_extracted_at`, then `_airbyte_raw_id`; `reverse`: oldest first."""
+        first, last = ("DESC", "ASC") if reverse else ("ASC", "DESC")
         order = []
         cursor = self._cursor(kept)
         if cursor is not None:
-            c = quote_identifier(cursor)
-            order += [f"{c} IS NULL", f"{c} DESC"]
-        order += [f"{quote_identifier(EXTRACTED_AT)} DESC", f"{quote_identifier(RAW_ID)} DESC"]
+            c = prefix + quote_identifier(cursor)
+            order += [f"{c} IS NULL {first}", f"{c} {last}"]
+        order += [
+            f"{prefix}{quote_identifier(EXTRACTED_AT)} {last}",
+            f"{prefix}{quote_identifier(RAW_ID)} {last}",
+        ]
         return ", ".join(order)
 
     def _not_older(self, kept: Sequence[str]) -> str:
@@ -197,3 +273,44 @@ class RowCopy:
 
 def qualified(db: str, table: str) -> str:
     return f"{quote_identifier(db)}.{quote_identifier(table)}"
+
+
+def run_once(sql: Any, copy: RowCopy, label_state: Callable[[str, str], str]) -> int | None:
+    """Run `copy.statement()` (it carries `copy.label`) so that it applies exactly once; its row count, or None
+    when a lost answer hid it (the copy did commit).
+
+    The statement runs on a connection of its own with timeouts as long as a copy may take (sql.py
+    `execute_copy`), which never sends it again; here a lost answer is settled by the label's state (`label_state`: get_load_state, which knows INSERT labels too and waits while it runs):
+    VISIBLE/COMMITTED means done; ABORTED or UNKNOWN means nothing was applied, so the same statement goes again
+    with the same label (StarRocks frees a label only when its job failed). A resent statement that hears
+    "Label [l] has already been used." is also settled by the state, so the INSERT is never applied twice.
+    """
+    assert copy.label is not None, "a copy that must run once carries a label"
+    statement = copy.statement()
+    state = ""
+    for attempt in range(1, RUN_ONCE_ATTEMPTS + 1):
+        try:
+            return sql.execute_copy(statement) or 0
+        except OutcomeUnknown as exc:
+            why = f"lost the answer ({exc})"
+        except StarRocksSqlError as exc:
+            if LABEL_USED not in str(exc) or attempt == 1:
+                raise
+            why = "its label is taken"
+        state = label_state(copy.db, copy.label)
+        logger.warning(
+            "Copy into %s.%s (label %s): %s; the label is %s",
+            copy.db,
+            copy.target,
+            copy.label,
+            why,
+            state or "?",
+        )
+        if state in COMMITTED_STATES:
+            return None
+        if state in RUNNING_STATES:
+            break
+    raise TransientError(
+        f"Could not tell whether the copy into {copy.db}.{copy.target} (label {copy.label}) applied: its "
+        f"label is {state or 'unknown'}. The next sync starts it again."
+    )

@@ -51,12 +51,14 @@ from destination_starrocks.naming import (
 from destination_starrocks.replication import check_replication, replication_error
 from destination_starrocks.row_shaper import CDC_DELETED_AT, FieldPlan, RowShaper
 from destination_starrocks.schema_change import JobCancelled, SchemaChanger
+from destination_starrocks.stream_load import StreamLoader
 from destination_starrocks.stream_plan import (
     RAW_ID,
     StreamPlan,
     merge_condition,
     plan_stream,
 )
+from destination_starrocks.surrogate_copy import Loads, batching_for
 from destination_starrocks.table_names import TableNames
 from destination_starrocks.table_rebuild import column_from, model_fits, rebuild
 from destination_starrocks.table_swap import drop_owned_table, rename_table, swap_tables
@@ -110,6 +112,8 @@ class TableManager:
         self._names = TableNames(config.database, streams)
         self._finished: set[tuple[str, str]] = set()
         self._replication_checked = False
+        # Table copies: a StreamLoader only if one is needed (surrogate_copy.py), labels for INSERT copies.
+        self._loads = Loads(lambda: StreamLoader(config), batching_for(config))
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, stream: Any) -> LoadTarget:
@@ -150,7 +154,7 @@ class TableManager:
             truncate_resume.fold(
                 self._sql, describe, db, route.fold, load_table, key_columns=plan.key_columns if dedup else [],
                 cursor=column_from(plan.columns, plan.cursor_path),
-                deleted_at=column_from(plan.columns, (CDC_DELETED_AT,)), stream=_where(key),
+                deleted_at=column_from(plan.columns, (CDC_DELETED_AT,)), loads=self._loads, stream=_where(key),
             )  # fmt: skip
         shaper, headers = self._shaper(key, existing, plan, dedup, stream)
         logger.info(
@@ -234,24 +238,19 @@ class TableManager:
     ) -> tuple[_Existing, StreamPlan]:
         """A table whose model or key no longer fits the stream is rebuilt in place (table_rebuild.py); one
         that fits keeps the key form it has (natural, or the surrogate `_airbyte_pk`: StreamPlan.fit_to)."""
-        if model_fits(existing.model, existing.logical_keys, dedup, plan.key_columns):
+        natural = existing.model == "PRIMARY" and existing.hashed_keys is None
+        if model_fits(
+            existing.model, existing.logical_keys, dedup, plan.key_columns,
+            natural_key=natural, wants_surrogate=plan.surrogate,
+        ):  # fmt: skip
             return existing, (plan.fit_to(existing.hashed_keys) if dedup else plan)
-        if dedup and plan.surrogate:
-            # The copy is one INSERT ... SELECT, and `_airbyte_pk` is a hash StarRocks' SQL cannot compute.
-            raise ConfigError(
-                f"Stream '{_where(stream)}' is deduplicated on ({', '.join(plan.key_columns)}), which needs a "
-                f"surrogate key, but the existing table {db}.{table} is a {existing.model} table keyed on "
-                f"({', '.join(existing.logical_keys)}); the "
-                "connector cannot rebuild it into a surrogate-keyed table yet. Run a refresh of this stream "
-                "or drop the table."
-            )
         rebuilt = rebuild(
             self._sql, db, table, existing.model, existing.logical_keys, existing.columns,
             dedup=dedup, key_columns=plan.key_columns, wanted_columns=[c.name for c in plan.columns],
             cursor=column_from(plan.columns, plan.cursor_path),
-            deleted_at=column_from(plan.columns, (CDC_DELETED_AT,)),
+            deleted_at=column_from(plan.columns, (CDC_DELETED_AT,)), rank_column=plan.rank_column,
             create=lambda name, kept: self._create(db, name, replace(plan, columns=[*plan.columns, *kept]), dedup),
-            describe=partial(self._describe, db), stream=_where(stream),
+            describe=partial(self._describe, db), loads=self._loads, stream=_where(stream),
         )  # fmt: skip
         return rebuilt or existing, plan
 

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from destination_starrocks.naming import quote_identifier, staging_table_name
-from destination_starrocks.table_copy import GENERATION_ID, RowCopy, qualified
+from destination_starrocks.surrogate_copy import Loads
+from destination_starrocks.table_copy import GENERATION_ID, RowCopy, qualified, run_once
 from destination_starrocks.table_rebuild import drop_leftovers, rebuild_table_name
 from destination_starrocks.table_swap import drop_owned_table
 
@@ -95,9 +96,13 @@ def fold(
     key_columns: Sequence[str],
     cursor: str | None,
     deleted_at: str | None,
+    loads: Loads,
     stream: str,
 ) -> None:
-    """Fold the rows an interrupted refresh left in `staging` into `final` (ready: right model, columns)."""
+    """Fold the rows an interrupted refresh left in `staging` into `final` (ready: right model, columns).
+
+    One labelled INSERT ... SELECT (table_copy.run_once): resent after a lost answer only when its label says
+    it did not apply, because appending the same rows twice to a Duplicate Key table would duplicate them."""
     started = time.monotonic()
     source, target = describe(staging), describe(final)
     if source is None or target is None:
@@ -109,14 +114,14 @@ def fold(
             db, staging, final, source.columns, target.columns,
             key_columns=key_columns, cursor=cursor, deleted_at=deleted_at,
             keep_newer_target_rows=bool(key_columns),
-            skip_generations=None if key_columns else generations,
+            skip_generations=None if key_columns else generations, label=loads.insert_label(db, final),
         )  # fmt: skip
-        rows = sql.execute(copy.statement()) or 0
+        rows = run_once(sql, copy, loads.label_state)
     drop_owned_table(sql, db, staging)
     logger.info(
-        "Stream %s: folded %d rows left in %s.%s by an interrupted refresh (generation %s) into %s.%s%s, "
+        "Stream %s: folded %s rows left in %s.%s by an interrupted refresh (generation %s) into %s.%s%s, "
         "then dropped it (%.1f s)",
-        stream, rows, db, staging, ", ".join(str(g) for g in generations) or "none", db, final,
+        stream, "the" if rows is None else rows, db, staging, ", ".join(str(g) for g in generations) or "none", db, final,
         " (upserted by key, the newest cursor winning)" if key_columns else "", time.monotonic() - started,
     )  # fmt: skip
 

@@ -287,14 +287,17 @@ class Writer:
         """The hot path: decode, route, shape, buffer; cheap size checks per record.
 
         Per record this is one orjson decode, one shape (one orjson encode), one append; everything else is
-        kept out of the loop: the stream's runtime is looked up only when the stream changes (sources send
-        runs of one stream), and blank lines are noticed only when they fail to decode.
+        kept out of the loop: the stream's runtime, and the shape and append functions bound to it, are looked
+        up only when the stream changes (sources send runs of one stream), and blank lines are noticed only
+        when they fail to decode.
         """
         loads = orjson.loads
         received = self._ledger.received
         line_no = self._line_no
         records = 0
         last_name = last_namespace = runtime = None
+        key = buffer = shaper = shape = add = None
+        dedup = False
         try:
             for line in lines:
                 line_no += 1
@@ -312,26 +315,28 @@ class Writer:
                         record = message["record"]
                         name = record["stream"]
                         namespace = record.get("namespace")
-                        if runtime is None or name != last_name or namespace != last_namespace:
+                        # `is not` first: no namespace is None, and None != None is a slow generic comparison.
+                        if (
+                            runtime is None
+                            or name != last_name
+                            or (namespace is not last_namespace and namespace != last_namespace)
+                        ):
                             runtime = self._route(name, namespace, line_no)
                             last_name, last_namespace = name, namespace
+                            key, buffer, shaper = runtime.key, runtime.buffer, runtime.target.shaper
+                            shape, add, dedup = shaper.shape, buffer.add, runtime.target.dedup
                         meta = record.get("meta")
                         emitted_at = record.get("emitted_at") or 0
                         data = record["data"]
-                        buffer = runtime.buffer
-                        shaper = runtime.shaper
-                        if runtime.dedup:
+                        if dedup:
                             dedup_key = shaper.dedup_key(data)
                             cursor = shaper.cursor_value(data)
-                            buffer.add_keyed(
-                                dedup_key,
-                                cursor,
-                                shaper.shape(data, emitted_at, meta and meta.get("changes")),
+                            size = buffer.add_keyed(
+                                dedup_key, cursor, shape(data, emitted_at, meta and meta.get("changes"))
                             )
-                            size = buffer.nbytes
                         else:
-                            size = buffer.add(shaper.shape(data, emitted_at, meta and meta.get("changes")))
-                        received[runtime.key] += 1
+                            size = add(shape(data, emitted_at, meta and meta.get("changes")))
+                        received[key] += 1
                         records += 1
                         if size >= runtime.byte_limit or buffer.records >= runtime.row_limit:
                             self._seal(

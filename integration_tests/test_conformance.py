@@ -427,11 +427,6 @@ def test_non_ascii_characters_become_underscores_and_do_not_collide(starrocks, d
     assert query(starrocks, f"SELECT `sp_cial`, `s_n`, `sn` FROM `{database}`.`{NAME}`") == [("x", "y", "z")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 item 3: rebuilding into a table keyed on _airbyte_pk (a string key) needs the copy to "
-    "compute the surrogate key, which one INSERT ... SELECT cannot",
-)
 def test_switching_a_string_keyed_stream_to_dedup_rebuilds_it_on_the_surrogate_key(starrocks, database):
     schema = {"id": {"type": "string"}, "updated_at": {"type": "integer"}, "v": {"type": "string"}}
     append = stream(NAME, schema, generation_id=1, minimum_generation_id=0, sync_id=1)

@@ -571,7 +571,15 @@ def test_readme_docker_run_on_the_host_network_works_as_written(
     image: Image, starrocks, fresh_database
 ) -> None:
     # `--network host`: the container's 127.0.0.1 is the host's, where the test's StarRocks listens.
-    from integration_tests.connector import catalog, config_for, connect, record, stream, stream_state
+    from integration_tests.connector import (
+        catalog,
+        config_for,
+        connect,
+        record,
+        stream,
+        stream_state,
+        stream_status,
+    )
 
     (run,) = [run for run in _readme_runs() if run.network == "host" and run.args[:1] == ["write"]]
     ((mount, host_dir),) = run.mounts.items()
@@ -590,7 +598,12 @@ def test_readme_docker_run_on_the_host_network_works_as_written(
         "catalog.json": json.dumps(catalog(stream("users"))).encode(),
         "messages.jsonl": b"".join(
             line + b"\n"
-            for line in [*(record("users", {"id": i}) for i in range(50)), stream_state("users", 1)]
+            # A source ends each stream with COMPLETE (else the sync fails as incomplete, stream_completion.py).
+            for line in [
+                *(record("users", {"id": i}) for i in range(50)),
+                stream_state("users", 1),
+                stream_status("users", "COMPLETE"),
+            ]
         ),
     }
     for name, content in files.items():

@@ -2,7 +2,10 @@
 
 Starts an emulator process, creates a Duplicate Key table of typical Airbyte shape, and sends `--loads` JSON
 Stream Loads of `--rows` rows (~300 bytes each) through the FE (307 to the BE), timing each end to end from
-the client. Prints rows/s end to end and the emulator's own `ingest_rows_per_s` (DuckDB staging + commit).
+the client. A body is one JSON array sent with `strip_outer_array: true`, as the connector sends it
+(`--format ndjson`: one object per line). Prints rows/s end to end, the emulator's own `ingest_rows_per_s`
+(DuckDB staging + commit) and `emulator_cpu_us_per_row`: the emulator process's CPU (user + system, every
+thread) over the loads, per row, the figure `make bench` reports as `emulator_cpu_us_per_record`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 import uuid
 
 import orjson
+import psutil
 import pymysql
 
 from starrocks_emulator.http_client import StreamLoadClient
@@ -26,7 +30,7 @@ TABLE = (
 )
 
 
-def body(rows: int, start: int) -> bytes:
+def body(rows: int, start: int, fmt: str = "array") -> bytes:
     lines = []
     for i in range(start, start + rows):
         lines.append(
@@ -46,6 +50,8 @@ def body(rows: int, start: int) -> bytes:
                 }
             )
         )
+    if fmt == "array":
+        return b"[" + b",".join(lines) + b"]"
     return b"\n".join(lines)
 
 
@@ -53,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=200_000, help="rows per load")
     parser.add_argument("--loads", type=int, default=3)
+    parser.add_argument("--format", choices=("array", "ndjson"), default="array")
     args = parser.parse_args()
     with EmulatorProcess() as emu:
         with pymysql.connect(
@@ -62,15 +69,18 @@ def main() -> None:
                 cur.execute("CREATE DATABASE bench")
                 cur.execute(TABLE)
         client = StreamLoadClient(emu.host, emu.http_port, "root", "")
+        process = psutil.Process(emu.pid)
+        headers = {"format": "json"}
+        if args.format == "array":
+            headers["strip_outer_array"] = "true"
         total_rows = total_bytes = 0
-        elapsed = 0.0
+        elapsed = cpu = 0.0
         for n in range(args.loads):
-            payload = body(args.rows, n * args.rows)
-            started = time.perf_counter()
-            answer = client.stream_load(
-                "bench", "events", payload, {"format": "json", "label": f"bench_{n}"}
-            ).json()
+            payload = body(args.rows, n * args.rows, args.format)
+            started, cpu_started = time.perf_counter(), sum(process.cpu_times()[:2])
+            answer = client.stream_load("bench", "events", payload, {**headers, "label": f"bench_{n}"}).json()
             elapsed += time.perf_counter() - started
+            cpu += sum(process.cpu_times()[:2]) - cpu_started
             assert answer["Status"] == "Success", answer
             total_rows += answer["NumberLoadedRows"]
             total_bytes += len(payload)
@@ -83,6 +93,7 @@ def main() -> None:
                 "seconds": round(elapsed, 2),
                 "end_to_end_rows_per_s": round(total_rows / elapsed),
                 "emulator_ingest_rows_per_s": stats["ingest_rows_per_s"],
+                "emulator_cpu_us_per_row": round(cpu / total_rows * 1e6, 2),
                 "versions_created": stats["tables"]["bench.events"]["versions_created"],
             },
             indent=2,

@@ -17,8 +17,9 @@ import binascii
 import logging
 import socket
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -177,15 +178,22 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self._close_if_body_unread()
         self.end_headers()
 
-    def read_body(self, limit: int | None = None) -> bytes:
-        """The whole request body (Content-Length or chunked); `limit` stops early (cut_mid_body)."""
+    def _start_body(self) -> None:
+        """`100 Continue` now if the client waits for it (see the module docstring): the body comes next."""
         if self._expect_pending:
             self._expect_pending = False
             if self.sends_continue:
                 self.send_response_only(100)
                 self.end_headers()
         self._body_read = True
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+
+    def _chunked(self) -> bool:
+        return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+
+    def read_body(self, limit: int | None = None) -> bytes:
+        """The whole request body (Content-Length or chunked); `limit` stops early (cut_mid_body)."""
+        self._start_body()
+        if self._chunked():
             return self._read_chunked(limit)
         length = int(self.headers.get("Content-Length") or 0)
         if limit is not None:
@@ -199,8 +207,41 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             remaining -= len(chunk)
         return b"".join(chunks)
 
+    def spool_body(self, out: BinaryIO) -> int:
+        """Write the whole body to `out` as it arrives, through one reused buffer; returns its size.
+
+        For bodies that go to a file anyway (a Stream Load's, which DuckDB scans): no copy of the body is ever
+        held in memory, so a large load costs one copy out of the socket and one into the file.
+        """
+        self._start_body()
+        if self._chunked():
+            size = 0
+            for chunk in self._chunks():
+                out.write(chunk)
+                size += len(chunk)
+            return size
+        length = int(self.headers.get("Content-Length") or 0)
+        buffer = memoryview(bytearray(max(1, min(length, READ_CHUNK))))
+        remaining = length
+        while remaining > 0:
+            got = self.rfile.readinto(buffer[: min(remaining, len(buffer))])
+            if not got:
+                raise ConnectionError("client closed the connection mid-body")
+            out.write(buffer[:got])
+            remaining -= got
+        return length
+
     def _read_chunked(self, limit: int | None) -> bytes:
         chunks, total = [], 0
+        for chunk in self._chunks():
+            chunks.append(chunk)
+            total += len(chunk)
+            if limit is not None and total >= limit:
+                return b"".join(chunks)[:limit]
+        return b"".join(chunks)
+
+    def _chunks(self) -> Iterator[bytes]:
+        """The chunks of a `Transfer-Encoding: chunked` body, trailers skipped."""
         while True:
             line = self.rfile.readline(65537)
             if not line:
@@ -209,13 +250,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             if size == 0:
                 while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
-                return b"".join(chunks)
+                return
             chunk = self.rfile.read(size)
             self.rfile.readline(3)
-            chunks.append(chunk)
-            total += size
-            if limit is not None and total >= limit:
-                return b"".join(chunks)[:limit]
+            yield chunk
 
     def drain_body(self) -> None:
         """Read a body the client is sending anyway, so it can read the answer (never one it waits to send)."""

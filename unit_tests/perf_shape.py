@@ -1,18 +1,23 @@
-"""Micro-benchmark: RowShaper.shape() against orjson.loads + orjson.dumps of the same record.
+"""Micro-benchmark: RowShaper.shape() and the writer's whole per-record loop against orjson loads + dumps.
 
 Run: `.venv/bin/python unit_tests/perf_shape.py` (not collected by pytest: the name does not start with
-test_). The budget (issue 6 / T's brief): for a typical ~10-field record, shape(data, emitted_at) costs about
-what decoding and re-encoding the line costs. Prints both, per record, and the ratio; best of several rounds
-so a noisy machine shows its quiet moments.
+test_). Two measurements, best of several interleaved rounds so a noisy machine shows its quiet moments:
+- shape() on one typical ~10-field record, against decoding and re-encoding the same line;
+- Writer._consume (decode, route, shape, append, the size checks; loads answered at once, no server) on
+  the first bulk and dedup records of the benchmark's own input (bench/datagen.py), against the parse floor
+  on the same lines (decode each line, re-encode each record's data): the connector's CPU per record
+  without the emulator that shares the machine in `make bench`.
 
-Measured on the 2-core dev box (Python 3.11, orjson 3.13): loads+dumps ~0.9 us; shape() ~2.1 us (ratio ~2.3)
-with the two date-time values, ~1.25 us (ratio ~1.3-1.4) with them null. Each date-time value costs ~0.3-0.4 us
-(validate with datetime.fromisoformat, normalise to UTC "YYYY-MM-DD HH:MM:SS[.ffffff]"); the fixed part (four
-_airbyte_* columns, the raw id, serialising the larger row) ~0.5 us; a field of the right type ~30 ns.
+Measured on the 2-core dev box (Python 3.11, orjson 3.11), load average ~1.7: loads+dumps ~0.9 us; shape()
+~2.1 us with the two date-time values (~0.45 us each: validated by datetime.fromisoformat, normalised to
+UTC "YYYY-MM-DD HH:MM:SS[.ffffff]"), ~1.2 us with them null. For repeatable figures use callgrind
+instruction counts (the commit messages of row_shaper.py and writer.py quote them).
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import sys
 import timeit
 from pathlib import Path
@@ -21,8 +26,13 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import datagen  # noqa: E402
+from destination_starrocks.messages import Output  # noqa: E402
 from destination_starrocks.row_shaper import FieldPlan, RowShaper  # noqa: E402
+from destination_starrocks.spec import StarRocksConfig  # noqa: E402
+from destination_starrocks.stream_load import LoadResult  # noqa: E402
 from destination_starrocks.type_mapping import column_type, parse_type, schema_kind  # noqa: E402
+from destination_starrocks.writer import Writer  # noqa: E402
 
 SCHEMA = {
     "id": {"type": "integer"},
@@ -96,5 +106,75 @@ def main(rounds: int = 15, number: int = 20_000) -> None:
     print(f"shape() [append, the 2 date-time values null]: {cost:.3f} us/record, ratio {cost / baseline:.2f}")
 
 
+class _Target:
+    """The LoadTarget a bench stream gets, with a shaper built from the bench schema's column types."""
+
+    def __init__(self, shape: datagen.WorkloadShape) -> None:
+        dedup = shape.sync_mode == "append_dedup"
+        self.stream, self.database, self.table, self.load_table = (
+            (None, shape.name),
+            "db",
+            shape.name,
+            shape.name,
+        )
+        self.headers: dict[str, str] = {}
+        self.dedup = dedup
+        plans = []
+        for name, field_schema in datagen.JSON_SCHEMA["properties"].items():
+            key = dedup and name == "id"
+            sr_type = parse_type(column_type(field_schema, key=key))
+            plans.append(FieldPlan((name,), name, sr_type, schema_kind(field_schema), key=key))
+        self.shaper = RowShaper(
+            self.stream,
+            plans,
+            generation_id=1,
+            sync_id=1,
+            primary_key=[("id",)] if dedup else (),
+            cursor=("updated_seq",),
+            cursor_type=parse_type("BIGINT"),
+        )
+
+
+def writer_loop(rounds: int = 7, lines_per_round: int = 20_000) -> None:
+    """Writer._consume per record on the bench's bulk and dedup input, against the parse floor's loop."""
+    config = StarRocksConfig(host="localhost")
+    for shape in (
+        datagen.WorkloadShape("bulk", lines_per_round),
+        datagen.WorkloadShape("dedup", lines_per_round, sync_mode="append_dedup", dedup_keys=2_000),
+    ):
+        lines = [orjson.dumps(m) for m in itertools.islice(datagen.airbyte_messages(shape), lines_per_round)]
+        records = sum(1 for line in lines if line.startswith(b'{"type":"RECORD"'))
+
+        def floor(lines: list[bytes] = lines) -> None:
+            loads, dumps = orjson.loads, orjson.dumps
+            for line in lines:
+                message = loads(line)
+                if message["type"] == "RECORD":
+                    dumps(message["record"]["data"])
+
+        def consume(lines: list[bytes] = lines, shape: datagen.WorkloadShape = shape) -> None:
+            def send(request, commit):  # noqa: ANN001, ANN202 - every load commits at once
+                return LoadResult(request.label, "Success", request.rows, 1, 0.0, "none")
+
+            writer = Writer(config, [_Target(shape)], send, _NoTables(), Output(io.BytesIO()))
+            writer._consume(lines)
+            writer._pool.shutdown()
+
+        best = {"floor": float("inf"), "writer": float("inf")}
+        for _ in range(rounds):
+            best["floor"] = min(best["floor"], timeit.timeit(floor, number=1) / records * 1e6)
+            best["writer"] = min(best["writer"], timeit.timeit(consume, number=1) / records * 1e6)
+        print(
+            f"Writer._consume [{shape.name}]: {best['writer']:.3f} us/record; parse floor {best['floor']:.3f} "
+            f"us/record; floor / writer {best['floor'] / best['writer']:.2f}"
+        )
+
+
+class _NoTables:
+    def finish(self, target: object, complete: bool) -> None:
+        pass
+
+
 if __name__ == "__main__":
     main()
+    writer_loop()

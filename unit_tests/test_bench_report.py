@@ -99,6 +99,41 @@ def test_ratios_and_targets_are_computed_from_the_same_run() -> None:
     assert "peak_versions" in table.splitlines()[0] and "of_limit" in table.splitlines()[0]
 
 
+def test_cpu_per_record_and_ratios_are_reported_for_every_connector_workload_and_the_floor() -> None:
+    loads = {"loads": 1, "max_versions_per_table": 1, "max_version_count": 1, "rows": 1, "tables": 1}
+    result = {
+        "parse_floor": baselines.combine_floors(
+            [
+                {"records": 1000, "wall_s": 0.002, "cpu_s": 0.002},
+                {"records": 1000, "wall_s": 0.002, "cpu_s": 0.002},
+            ]
+        ),
+        "bulk": report.workload_entry(1000, 0.01, 0.004, 80.0, loads, emulator_cpu_s=0.005),
+        "dedup": report.workload_entry(2000, 0.04, 0.01, 80.0, loads, emulator_cpu_s=0.002),
+        "chatty_state": report.workload_entry(10, None, None, None, None, error="exit code 1: boom"),
+    }
+    result["parse_floor_records_per_s"] = result["parse_floor"]["records_per_s"]
+    assert result["parse_floor"]["cpu_us_per_record"] == 2.0
+    assert result["bulk"]["cpu_us_per_record"] == 4.0
+    report.finish_report(result, max_buffer_memory_mb=256)
+    bulk, dedup = result["bulk"], result["dedup"]
+    assert result["parse_floor_records_per_s"] == 500_000.0
+    assert bulk["ratio_to_floor"] == result["ratio_to_floor"] == 0.2  # 100,000 records/s
+    assert bulk["cpu_ratio_to_floor"] == 0.5  # 2 us over 4 us
+    assert bulk["emulator_cpu_us_per_record"] == 5.0
+    assert bulk["connector_busy"] == 0.4
+    assert bulk["ratio_to_floor_bound"] is None  # no meta.cpus: the bound needs the number of cores
+    result["meta"] = {"cpus": 2}
+    report.finish_report(result, max_buffer_memory_mb=256)
+    # 4 us connector + 5 us emulator per record on 2 cores: the emulator's 5 us bounds it, 200,000/s.
+    assert result["bulk"]["ratio_to_floor_bound"] == 0.4
+    assert dedup["cpu_us_per_record"] == 5.0 and dedup["cpu_ratio_to_floor"] == 0.4
+    assert result["dedup_ratio_to_floor"] == dedup["ratio_to_floor"] == 0.1  # 50,000 records/s
+    assert "ratio_to_floor" not in result["chatty_state"]  # a failed workload measures nothing
+    table = report.format_table(result, ("bulk", "dedup", "chatty_state"))
+    assert "cpu_us/rec" in table and "2.00 us CPU per record" in table
+
+
 def test_missing_peer_leaves_ratio_to_peer_null_not_zero() -> None:
     result = {
         "parse_floor_records_per_s": 1.0,

@@ -8,6 +8,7 @@ install first; `.ci/run` runs `make test`; no package registry host is named in 
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -23,7 +24,9 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-RUNTIME = {"airbyte-cdk", "requests", "pydantic", "orjson", "pymysql"}
+RUNTIME = {"airbyte-cdk", "pydantic", "orjson", "pymysql", "lz4"}
+# The import name of each runtime distribution whose name differs from it.
+IMPORT_NAMES = {"airbyte-cdk": "airbyte_cdk"}
 # Hosts of package registries; spelled in parts so this file does not name them itself.
 REGISTRY_HOSTS = [
     "pypi" + ".org",
@@ -56,6 +59,22 @@ def test_console_script_prints_exactly_one_valid_spec_message(console_spec: list
         "overwrite",
         "append_dedup",
     }
+
+
+def test_the_connector_imports_exactly_its_declared_runtime_dependencies() -> None:
+    """Every third-party module the connector imports is a declared dependency, and every declared one is used."""
+    imported: set[str] = set()
+    for path in (ROOT / "destination_starrocks").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported if name not in sys.stdlib_module_names} - {
+        "destination_starrocks"
+    }
+    declared = {Requirement(text).name.lower() for text in PYPROJECT["project"]["dependencies"]}
+    assert third_party == {IMPORT_NAMES.get(name, name) for name in declared}
 
 
 def test_main_py_prints_the_same_spec_as_the_console_script(console_spec: list[str]) -> None:

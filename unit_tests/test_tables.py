@@ -104,6 +104,13 @@ class FakeStarRocks:
             raise AssertionError(f"unexpected statement {sql}")
         return 0
 
+    def execute_copy(self, sql: str) -> int:  # an INSERT ... SELECT copy (on its own connection in sql.py)
+        return self.execute(sql, idempotent=False)
+
+    def stream(self, sql: str, args=None):  # noqa: ANN001, ANN201 - a copy through the connector: no rows
+        self.statements.append(sql)
+        return iter(())
+
     def query(self, sql: str, args=None) -> list[tuple]:  # noqa: ANN001
         self.statements.append(sql)
         if "information_schema.tables_config" in sql and "TABLE_ID" in sql:
@@ -248,29 +255,49 @@ def test_keys_starrocks_cannot_hold_get_a_surrogate_key_and_keep_their_columns_t
     }
 
 
-def test_a_table_created_before_surrogate_keys_keeps_its_natural_key_and_refuses_keys_over_128_bytes():
+AIRBYTE_DEFS = [("_airbyte_raw_id", "VARCHAR(36)"), ("_airbyte_extracted_at", "DATETIME"), ("_airbyte_meta", "JSON"),
+                ("_airbyte_generation_id", "BIGINT")]  # fmt: skip
+
+
+def test_a_table_created_before_surrogate_keys_is_rebuilt_onto_the_surrogate_key_at_its_first_sync():
+    """Its VARCHAR PRIMARY KEY would fail the sync at the first key over 128 bytes (docs: "Primary keys")."""
     fake = FakeStarRocks()
-    airbyte = [("_airbyte_raw_id", "VARCHAR(36)"), ("_airbyte_extracted_at", "DATETIME"), ("_airbyte_meta", "JSON"),
-               ("_airbyte_generation_id", "BIGINT")]  # fmt: skip
-    fake.add_table("airbyte", "s", "PRIMARY", [("url", "VARCHAR(65533)"), *airbyte], keys=["url"])
+    fake.add_table("airbyte", "s", "PRIMARY", [("url", "VARCHAR(65533)"), *AIRBYTE_DEFS], keys=["url"])
     stream = configured(properties={"url": {"type": "string"}}, mode="append_dedup", pk=[["url"]])
     target = manager(fake).prepare(stream)
+    assert fake.tables[("airbyte", "s")]["keys"] == ["_airbyte_pk"]
+    assert any(s.startswith("ALTER TABLE `airbyte`.`s` SWAP WITH `s__airbyte_new`") for s in fake.statements)
+    assert any("ROW_NUMBER() OVER (PARTITION BY `url`" in s for s in fake.statements)  # the copy's SELECT
+    assert not any(s.startswith("INSERT INTO") for s in fake.statements)  # SQL cannot compute the key
+    assert target.shaper.dedup_key({"url": "u" * 129}) != target.shaper.dedup_key({"url": "u" * 128})
+    assert "_airbyte_pk" in orjson.loads(target.shaper.shape({"url": "x"}, 0))
+    fake.statements.clear()
+    manager(fake).prepare(stream)  # once: the rebuilt table fits
     assert not any(s.startswith(("CREATE TABLE", "ALTER TABLE")) for s in fake.statements)
-    assert target.shaper.dedup_key({"url": "u" * 128}) == ("u" * 128,)
-    assert "_airbyte_pk" not in orjson.loads(target.shaper.shape({"url": "x"}, 0))
-    with pytest.raises(ConfigError, match=r"129 bytes.*limit of 128.*refresh"):
-        target.shaper.dedup_key({"url": "u" * 129})
 
 
-def test_a_changed_key_behind_a_surrogate_key_is_refused_like_any_key_change():
+def test_a_natural_key_of_fixed_width_columns_is_kept():
+    fake = FakeStarRocks()
+    fake.add_table("airbyte", "s", "PRIMARY", [("id", "BIGINT"), *AIRBYTE_DEFS], keys=["id"])
+    target = manager(fake).prepare(configured(mode="append_dedup", pk=[["id"]]))
+    assert not any(s.startswith(("CREATE TABLE", "ALTER TABLE")) for s in fake.statements)
+    assert target.shaper.dedup_key({"id": 5}) == (5,)
+
+
+def test_a_changed_key_behind_a_surrogate_key_rebuilds_the_table_on_the_new_key():
     fake = FakeStarRocks()
     properties = {"a": {"type": "string"}, "b": {"type": "string"}}
     manager(fake).prepare(configured(properties=properties, mode="append_dedup", pk=[["a"]]))
-    with pytest.raises(ConfigError, match=r"keyed on \(a\)"):
-        manager(fake).prepare(configured(properties=properties, mode="append_dedup", pk=[["a"], ["b"]]))
-    manager(fake).prepare(
-        configured(properties=properties, mode="append_dedup", pk=[["a"]])
-    )  # same key: fine
+    fake.statements.clear()
+    manager(fake).prepare(configured(properties=properties, mode="append_dedup", pk=[["a"], ["b"]]))
+    table = fake.tables[("airbyte", "s")]
+    assert table["keys"] == ["_airbyte_pk"] and "(a, b)" in table["comments"]["_airbyte_pk"]
+    copy = next(s for s in fake.statements if "ROW_NUMBER()" in s)
+    # The old table's surrogate (over a) is neither copied nor used to deduplicate: the new one is computed.
+    assert "PARTITION BY `a`, `b`" in copy and "`_airbyte_pk`" not in copy
+    fake.statements.clear()
+    manager(fake).prepare(configured(properties=properties, mode="append_dedup", pk=[["a"], ["b"]]))
+    assert not any(s.startswith(("CREATE TABLE", "ALTER TABLE")) for s in fake.statements)  # same key: fine
 
 
 def test_no_merge_condition_without_a_usable_top_level_cursor():
@@ -394,10 +421,10 @@ def test_model_or_key_changes_rebuild_the_table_and_swap_it_in():
         for s in fake.statements
         if not s.startswith(("SELECT", "DESC", "CREATE DATA", "SHOW", "ADMIN SHOW"))  # reads, not writes
     ]
-    assert writes == [
+    assert [re.sub(r" WITH LABEL `[^`]+`", " WITH LABEL l", w) for w in writes] == [
         "DROP TABLE IF EXISTS `airbyte`.`s__airbyte_new` FORCE",
         "CREATE TABLE IF NOT EXISTS `airbyte`.`s__airbyte_new`",
-        "INSERT INTO `airbyte`.`s__airbyte_new`",
+        "INSERT INTO `airbyte`.`s__airbyte_new` WITH LABEL l",  # sent once (table_copy.run_once)
         "ALTER TABLE `airbyte`.`s` SWAP WITH `s__airbyte_new`",
         "DROP TABLE IF EXISTS `airbyte`.`s__airbyte_new` FORCE",
     ]

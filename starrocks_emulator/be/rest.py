@@ -31,17 +31,23 @@ import time
 import uuid
 from typing import Any
 
+import duckdb
+
+from starrocks_emulator.be.spool import release_spool, write_spool
 from starrocks_emulator.be.stream_load import (
+    AppendedLoad,
     LoadFailure,
     LoadOptions,
+    appending_insert_sql,
     check_load_target,
-    decode_body,
-    stage_body,
+    decode_spooled,
+    stage_file,
 )
 from starrocks_emulator.be.transactions import TxnError, load_txn_begin
 from starrocks_emulator.be.transactions_rest import handle_be_transaction_op
 from starrocks_emulator.rest_base import EmulatorHandler
-from starrocks_emulator.storage.catalog import EmulatorError
+from starrocks_emulator.storage.catalog import EmulatorError, TableMeta
+from starrocks_emulator.storage.engine import Engine
 from starrocks_emulator.version import supports
 
 STREAM_LOAD_PATH = re.compile(r"^/api/([^/]+)/([^/]+)/_stream_load$")
@@ -174,8 +180,8 @@ class BEHandler(EmulatorHandler):
                 engine.abort(txn_id, "connection cut mid-body")
                 self.cut_connection("cut_mid_body")
             return
-        try:
-            body = self.read_body()
+        try:  # straight to the file DuckDB scans
+            spool, load_bytes = write_spool(self.emulator.spool_dir, options.format, self.spool_body)
         except (ConnectionError, OSError, ValueError) as exc:
             engine.abort(txn_id, f"failed to read the body: {exc}")
             self.close_connection = True
@@ -184,21 +190,22 @@ class BEHandler(EmulatorHandler):
         if options.compression and not supports("json_compression"):
             options.compression = None  # a BE before 3.2.7 does not know the header (see the docstring)
         if faults.take("too_many_versions", backend) is not None:
+            release_spool(spool)
             message = engine.too_many_versions_error(db, table).message
             engine.abort(txn_id, message)
-            self.send_json(load_answer(txn_id, label, "Fail", message, times=times, load_bytes=len(body)))
+            self.send_json(load_answer(txn_id, label, "Fail", message, times=times, load_bytes=load_bytes))
             return
         if (fault := faults.take("label_running", backend)) is not None:
             self.cut_connection("label_running")
             threading.Thread(
                 target=self._commit_later,
-                args=(fault.seconds or 1.0, txn_id, label, db, table, options, body),
+                args=(fault.seconds or 1.0, txn_id, label, db, table, options, spool, load_bytes),
                 daemon=True,
             ).start()
             return
         if (fault := faults.take("slow_be", backend)) is not None:
             time.sleep(fault.seconds or 1.0)
-        answer = run_load(self, txn_id, label, db, table, options, body, times)
+        answer = run_load(self, txn_id, label, db, table, options, spool, load_bytes, times)
         if answer["Status"] == "Success":
             if faults.take("commit_then_cut", backend) is not None:
                 self.cut_connection("commit_then_cut")
@@ -211,10 +218,18 @@ class BEHandler(EmulatorHandler):
             self.close_connection = True  # the client is gone; the load stays committed, as in StarRocks
 
     def _commit_later(
-        self, delay: float, txn_id: int, label: str, db: str, table: str, options: LoadOptions, body: bytes
+        self,
+        delay: float,
+        txn_id: int,
+        label: str,
+        db: str,
+        table: str,
+        options: LoadOptions,
+        spool: str,
+        load_bytes: int,
     ) -> None:
         time.sleep(delay)
-        run_load(self, txn_id, label, db, table, options, body, LoadTimes())
+        run_load(self, txn_id, label, db, table, options, spool, load_bytes, LoadTimes())
 
 
 def run_load(
@@ -224,20 +239,27 @@ def run_load(
     db: str,
     table: str,
     options: LoadOptions,
-    body: bytes,
+    spool: str,
+    load_bytes: int,
     times: LoadTimes,
 ) -> dict[str, Any]:
-    """Decode, stage, filter and commit one Stream Load; returns the answer. The label is ABORTED on failure."""
+    """Decode, stage, filter and commit one Stream Load whose body is in the spool file `spool` (`load_bytes`
+    as received), and delete that file; returns the answer. The label is ABORTED on failure."""
     emulator = handler.emulator
     engine = emulator.engine
     staged = None
     error_url = None
     try:
         staging_started = time.perf_counter()
-        data = decode_body(body, options.compression)
+        decode_spooled(spool, options.compression)
         meta = engine.table(db, table)
         with engine.lock:
-            staged = stage_body(engine.con, meta, options, data, emulator.spool_dir)
+            appended = _append_rows(engine, txn_id, meta, options, spool, load_bytes)
+            if appended is not None:
+                times.mark("written")
+                times.mark("committed")
+                return load_answer(txn_id, label, "Success", "OK", appended, times, load_bytes)
+            staged = stage_file(engine.con, meta, options, spool)
             engine.note_ingest(
                 0, time.perf_counter() - staging_started
             )  # the rate covers parsing, not only commit
@@ -257,7 +279,7 @@ def run_load(
                         filtered_rows=staged.filtered_rows,
                         tracking_url=error_url,
                     )
-                    answer = load_answer(txn_id, label, "Fail", str(exc), staged, times, len(body))
+                    answer = load_answer(txn_id, label, "Fail", str(exc), staged, times, load_bytes)
                     answer["ErrorURL"] = error_url
                     return answer
                 engine.commit_staged(
@@ -268,7 +290,7 @@ def run_load(
                     scan_rows=staged.total_rows,
                     filtered_rows=staged.filtered_rows,
                     unselected_rows=staged.unselected_rows,
-                    load_bytes=len(body),
+                    load_bytes=load_bytes,
                     merge_condition=options.merge_condition,
                     partial_update=options.partial_update,
                     tracking_url=error_url,
@@ -279,8 +301,24 @@ def run_load(
     except (LoadFailure, EmulatorError) as exc:
         message = getattr(exc, "message", str(exc))
         engine.abort(txn_id, message)
-        return load_answer(txn_id, label, "Fail", message, staged, times, len(body))
-    answer = load_answer(txn_id, label, "Success", "OK", staged, times, len(body))
+        return load_answer(txn_id, label, "Fail", message, staged, times, load_bytes)
+    finally:
+        release_spool(spool)  # when staging never took it over
+    answer = load_answer(txn_id, label, "Success", "OK", staged, times, load_bytes)
     if error_url:
         answer["ErrorURL"] = error_url
     return answer
+
+
+def _append_rows(
+    engine: Engine, txn_id: int, meta: TableMeta, options: LoadOptions, spool: str, load_bytes: int
+) -> AppendedLoad | None:
+    """Commit the load in one INSERT when every row of it is loaded (be/stream_load.py `appending_insert_sql`);
+    None when that is not the case, or not known: the load is then staged, which answers it, errors included."""
+    try:
+        insert_sql = appending_insert_sql(meta, options, spool)
+        if insert_sql is None:
+            return None
+        return AppendedLoad(engine.commit_appended(txn_id, meta, insert_sql, load_bytes=load_bytes))
+    except (LoadFailure, EmulatorError, duckdb.Error):
+        return None

@@ -9,8 +9,10 @@ https://docs.starrocks.io/docs/loading/load_concept/strict_mode/: with strict mo
 convert becomes NULL; with it on the row is filtered; NULL in a NOT NULL column is always filtered; CSV `\\N`
 is NULL. `too many filtered rows` when filtered / (total - unselected) > max_filter_ratio.
 
-The body never goes through Python row by row: it is written to a file that DuckDB's `read_json` /
-`read_text` scans, and conversion is TRY_CAST over whole columns.
+The body never goes through Python row by row: it goes to a spool file as it arrives (a Stream Load,
+`stage_file`) or is written there (a transaction's load, `stage_body`), which DuckDB's `read_json` /
+`read_text` scans once, through a view, straight into one table of typed rows (conversion is TRY_CAST over
+whole columns); the raw rows are read again only for the error log of rejected ones.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import gzip
 import itertools
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ import duckdb
 import lz4.frame
 import orjson
 
+from starrocks_emulator.be.spool import release_spool, write_spool
 from starrocks_emulator.storage.catalog import (
     EmulatorError,
     TableMeta,
@@ -36,11 +38,19 @@ from starrocks_emulator.storage.catalog import (
     quote_literal,
     varchar_length,
 )
-from starrocks_emulator.storage.table_models import OP
+from starrocks_emulator.storage.table_models import KEYED_MODELS, OP
 
 _counter = itertools.count(1)
 _TRUE = ("true", "1", "yes", "on")
 ERROR_LOG_MAX_ROWS = 1000
+READ_PROBE_BYTES = 1 << 16
+# The largest JSON object (row) a load takes: StarRocks' JSON scanner has no limit of its own below the body's
+# (4 GB, kJSONMaxBufferSize in be/src/runtime/stream_load/stream_load_context.h). DuckDB's read_json keeps
+# buffers of twice its maximum_object_size, fresh for every scan: at 1 GB that cost ~25,000 page faults per
+# 55 MB body. So a load is read with DuckDB's default (16 MB) first and again with this only when DuckDB
+# says an object was larger; the rows, the errors and their order are the same either way.
+LARGE_OBJECT_BYTES = 1 << 30
+OBJECT_SIZE_ERROR = '"maximum_object_size"'
 # An array body without strip_outer_array: StarRocks' JSON scanner refuses it with this message
 # (be/src/exec/json_scanner.cpp).
 ARRAY_WITHOUT_STRIP = "JSON data is an array, strip_outer_array must be set true"
@@ -157,6 +167,19 @@ def decode_body(body: bytes, compression: str | None) -> bytes:
     raise LoadFailure(f"Unsupported compression type: {compression}")
 
 
+@dataclass(frozen=True)
+class AppendedLoad:
+    """The counts of a load whose every row was appended in one INSERT (`appending_insert_sql`)."""
+
+    total_rows: int
+    filtered_rows: int = 0
+    unselected_rows: int = 0
+
+    @property
+    def loaded_rows(self) -> int:
+        return self.total_rows
+
+
 @dataclass
 class StagedLoad:
     """A load's rows staged in DuckDB: `relation` holds the target columns, `__op`, `__seq` of good rows."""
@@ -170,6 +193,10 @@ class StagedLoad:
     error_lines: list[str]
     temp_tables: list[str]
     has_op: bool = False
+    # The body's reader is a view over the spool file, scanned once to type the rows and again only for the
+    # rejected rows' error log: it and the file live until `drop`.
+    temp_views: list[str] = field(default_factory=list)
+    spool_path: str | None = None
 
     @property
     def loaded_rows(self) -> int:
@@ -183,6 +210,14 @@ class StagedLoad:
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         for name in self.temp_tables:
             con.execute(f"DROP TABLE IF EXISTS {name}")
+        _drop_source(con, self.temp_views, self.spool_path)
+
+
+def _drop_source(con: duckdb.DuckDBPyConnection, views: list[str], path: str | None) -> None:
+    for name in views:
+        con.execute(f"DROP VIEW IF EXISTS {name}")
+    if path is not None:
+        release_spool(path)
 
 
 def _source_fields(meta: TableMeta, options: LoadOptions) -> tuple[list[str], dict[str, str]]:
@@ -202,8 +237,11 @@ def _source_fields(meta: TableMeta, options: LoadOptions) -> tuple[list[str], di
     return fields, exprs
 
 
-def _read_json_sql(path: str, options: LoadOptions, fields: list[str], json_fields: set[str]) -> str:
+def _read_json_sql(
+    path: str, options: LoadOptions, fields: list[str], json_fields: set[str], large_objects: bool
+) -> str:
     fmt = "array" if options.strip_outer_array else "auto"  # NDJSON, or objects spread over lines
+    limit = f", maximum_object_size={LARGE_OBJECT_BYTES}" if large_objects else ""
     if options.jsonpaths is not None:
         if len(options.jsonpaths) != len(fields):
             raise LoadFailure("The number of jsonpaths does not match the number of columns")
@@ -213,7 +251,7 @@ def _read_json_sql(path: str, options: LoadOptions, fields: list[str], json_fiel
             extracts.append(f"{fn}(json, {quote_literal(json_path)}) AS {quote_ident(name)}")
         return (
             f"SELECT row_number() OVER () AS __seq, {', '.join(extracts)} FROM read_json_objects("
-            f"{quote_literal(path)}, format='{fmt}', maximum_object_size=1073741824)"
+            f"{quote_literal(path)}, format='{fmt}'{limit})"
         )
     spec = ", ".join(
         f"{quote_literal(name)}: '{'JSON' if name in json_fields else 'VARCHAR'}'"
@@ -221,7 +259,7 @@ def _read_json_sql(path: str, options: LoadOptions, fields: list[str], json_fiel
     )
     return (
         f"SELECT row_number() OVER () AS __seq, * FROM read_json({quote_literal(path)}, format='{fmt}', "
-        f"columns={{{spec}}}, maximum_object_size=1073741824)"
+        f"columns={{{spec}}}{limit})"
     )
 
 
@@ -242,78 +280,150 @@ def _read_csv_sql(path: str, options: LoadOptions, fields: list[str]) -> str:
     )
 
 
+def decode_spooled(path: str, compression: str | None) -> None:
+    """`decode_body` for a body already in its spool file: the file then holds the decoded body."""
+    if not compression or compression in ("identity", "none"):
+        return
+    with open(path, "rb") as handle:
+        data = decode_body(handle.read(), compression)
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
 def stage_body(
     con: duckdb.DuckDBPyConnection, meta: TableMeta, options: LoadOptions, body: bytes, spool_dir: str
 ) -> StagedLoad:
     """Stage a decoded body as typed rows; the caller holds the engine lock and drops the staged tables."""
+    path, _ = write_spool(spool_dir, options.format, lambda handle: handle.write(body))
+    return stage_file(con, meta, options, path)
+
+
+def _starts_with_array(path: str) -> bool:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(READ_PROBE_BYTES):
+            if stripped := chunk.lstrip():
+                return stripped[:1] == b"["
+    return False
+
+
+def stage_file(
+    con: duckdb.DuckDBPyConnection, meta: TableMeta, options: LoadOptions, path: str
+) -> StagedLoad:
+    """`stage_body` for a decoded body in a spool file, which the staged load owns from here on: it is
+    released (be/spool.py) when the load is dropped, or now if staging fails."""
     load_id = next(_counter)
     src, typed = f"__src_{load_id}", f"__typed_{load_id}"
-    fields, exprs = _source_fields(meta, options)
-    keyed = meta.model in ("PRIMARY", "UNIQUE")
-    for name in [*fields, *exprs]:
-        if name != OP and meta.column(name) is None and options.columns is None:
-            raise LoadFailure(f"Unknown column '{name}' in table '{meta.name}'")
-    json_fields = {c.name for c in meta.columns if c.type.upper().startswith("JSON")}
-    if options.format == "json" and body.lstrip()[:1] == b"[" and not options.strip_outer_array:
-        raise LoadFailure(ARRAY_WITHOUT_STRIP)
-    fd, path = tempfile.mkstemp(prefix="stream_load_", suffix=f".{options.format}", dir=spool_dir)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-        if options.format == "json":
-            reader = _read_json_sql(path, options, fields, json_fields)
-        else:
-            reader = _read_csv_sql(path, options, fields)
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS {reader}")
-        except duckdb.Error as exc:
-            raise LoadFailure(f"Failed to parse the {options.format.upper()} body: {exc}") from exc
-    finally:
-        os.unlink(path)
-    try:
-        staged = _type_rows(con, meta, options, src, typed, fields, exprs, keyed)
+        fields, exprs = _checked_fields(meta, options, path)
+        keyed = meta.model in KEYED_MODELS
+        for large_objects in (False, True):
+            reader = _reader_sql(meta, options, path, fields, large_objects)
+            # A view, not a table: the rows are parsed once, straight into their target types (_type_rows).
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {src} AS {reader}")
+            except duckdb.Error as exc:  # the reader looks at the file's start when it binds
+                raise LoadFailure(f"Failed to parse the {options.format.upper()} body: {exc}") from exc
+            try:
+                staged = _type_rows(con, meta, options, src, typed, fields, exprs, keyed)
+                break
+            except LoadFailure as exc:
+                if large_objects or OBJECT_SIZE_ERROR not in str(exc):
+                    raise
     except BaseException:
-        con.execute(f"DROP TABLE IF EXISTS {src}")
+        _drop_source(con, [src], path)
         raise
-    staged.load_bytes = len(body)
+    staged.temp_views, staged.spool_path = [src], path
+    staged.load_bytes = os.path.getsize(path)
     return staged
 
 
-def _type_rows(
-    con: duckdb.DuckDBPyConnection,
+def _checked_fields(meta: TableMeta, options: LoadOptions, path: str) -> tuple[list[str], dict[str, str]]:
+    """`_source_fields`, after the checks the BE makes before it reads a row."""
+    fields, exprs = _source_fields(meta, options)
+    for name in [*fields, *exprs]:
+        if name != OP and meta.column(name) is None and options.columns is None:
+            raise LoadFailure(f"Unknown column '{name}' in table '{meta.name}'")
+    if options.format == "json" and not options.strip_outer_array and _starts_with_array(path):
+        raise LoadFailure(ARRAY_WITHOUT_STRIP)
+    return fields, exprs
+
+
+def _reader_sql(
+    meta: TableMeta, options: LoadOptions, path: str, fields: list[str], large_objects: bool
+) -> str:
+    if options.format == "json":
+        json_fields = {c.name for c in meta.columns if c.type.upper().startswith("JSON")}
+        return _read_json_sql(path, options, fields, json_fields, large_objects)
+    return _read_csv_sql(path, options, fields)
+
+
+def appending_insert_sql(meta: TableMeta, options: LoadOptions, path: str) -> str | None:
+    """One INSERT that reads, converts and appends every row of a load straight into its table, or None when
+    the load's rows cannot simply be appended (a Primary or Unique Key table, a `where` header).
+
+    The INSERT fails (DuckDB's `error()`) on the first row that would be rejected, so it writes something only
+    when every row is loaded: then the load is exactly what staging would have made of it (the same rows,
+    converted by the same SELECT, in the same order, nothing filtered) without the staged copy of every row.
+    Any failure means the caller stages the load instead, which gives the load's answer, errors included.
+    """
+    if meta.model in KEYED_MODELS or options.where:
+        return None
+    fields, exprs = _checked_fields(meta, options, path)
+    reader = _reader_sql(meta, options, path, fields, large_objects=False)
+    rows = _typed_rows_sql(meta, options, f"({reader})", fields, exprs, keyed=False)
+    columns = ", ".join(quote_ident(c) for c in rows.targets)
+    return (
+        f"INSERT INTO {quote_ident(meta.db)}.{quote_ident(meta.name)} ({columns}) SELECT {columns} FROM "
+        f"({rows.select}) WHERE CASE WHEN __err IS NULL AND NOT __unselected THEN TRUE ELSE "
+        f"error('a row is not loaded: the load is staged') END"
+    )
+
+
+@dataclass
+class _TypedRows:
+    """The SELECT that converts a source's fields: `__seq`, the target columns, `__op` when loaded, `__err`
+    (why a row is rejected, NULL when it is not) and `__unselected` (the `where` header leaves it out)."""
+
+    select: str
+    targets: list[str]
+    has_op: bool
+
+
+def _typed_rows_sql(
     meta: TableMeta,
     options: LoadOptions,
-    src: str,
-    typed: str,
+    source: str,
     fields: list[str],
     exprs: dict[str, str],
     keyed: bool,
-) -> StagedLoad:
+) -> _TypedRows:
     lowered = {f.lower(): f for f in fields}
     targets: list[str] = []
     selects: list[str] = []
     errors: list[str] = []
     for column in meta.columns:
         if column.name in exprs:
-            source = f"({exprs[column.name]})"
+            source_value = f"({exprs[column.name]})"
         elif column.name.lower() in lowered:
-            source = quote_ident(lowered[column.name.lower()])
+            source_value = quote_ident(lowered[column.name.lower()])
         else:
             continue  # not loaded: the column default applies (or the stored value on partial update)
         targets.append(column.name)
         ddb_type = duckdb_type(column.type)
         length = varchar_length(column.type)
-        converted = f"TRY_CAST({source} AS {ddb_type})"
-        unqualified = f"({source} IS NOT NULL AND {converted} IS NULL)"
+        converted = f"TRY_CAST({source_value} AS {ddb_type})"
+        unqualified = f"({source_value} IS NOT NULL AND {converted} IS NULL)"
         if length is not None:
-            unqualified = f"({source} IS NOT NULL AND strlen(CAST({source} AS VARCHAR)) > {length})"
-            converted = f"CASE WHEN {unqualified} THEN NULL ELSE CAST({source} AS VARCHAR) END"
+            unqualified = (
+                f"({source_value} IS NOT NULL AND strlen(CAST({source_value} AS VARCHAR)) > {length})"
+            )
+            converted = f"CASE WHEN {unqualified} THEN NULL ELSE CAST({source_value} AS VARCHAR) END"
         value = converted
         if column.default is not None:
             default = f"CAST({quote_literal(column.default)} AS {ddb_type})"
             if column.default.upper() in ("CURRENT_TIMESTAMP", "NOW()"):
                 default = "current_localtimestamp()"
-            value = f"CASE WHEN {source} IS NULL THEN {default} ELSE {converted} END"
+            value = f"CASE WHEN {source_value} IS NULL THEN {default} ELSE {converted} END"
         name = column.name.replace("'", "")
         if options.strict_mode:
             errors.append(
@@ -344,14 +454,28 @@ def _type_rows(
         raise LoadFailure("No column of the table is loaded")
     error_case = f"CASE {' '.join(errors)} END" if errors else "NULL::VARCHAR"
     unselected = f"NOT coalesce(({options.where}), FALSE)" if options.where else "FALSE"
+    select = (
+        f"SELECT *, CASE WHEN __err IS NULL THEN {unselected} ELSE FALSE END AS __unselected FROM (SELECT "
+        f"__seq, {', '.join(selects)}, {error_case} AS __err FROM {source})"
+    )
+    return _TypedRows(select, targets, op_expr is not None)
+
+
+def _type_rows(
+    con: duckdb.DuckDBPyConnection,
+    meta: TableMeta,
+    options: LoadOptions,
+    src: str,
+    typed: str,
+    fields: list[str],
+    exprs: dict[str, str],
+    keyed: bool,
+) -> StagedLoad:
+    rows = _typed_rows_sql(meta, options, src, fields, exprs, keyed)
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {typed} AS SELECT *, CASE WHEN __err IS NULL THEN {unselected} "
-            f"ELSE FALSE END AS __unselected FROM (SELECT __seq, {', '.join(selects)}, {error_case} AS __err "
-            f"FROM {src})"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {typed} AS {rows.select}")
     except duckdb.Error as exc:
-        raise LoadFailure(f"Failed to convert the loaded columns: {exc}") from exc
+        raise _typing_failure(con, options, src, exc) from exc
     counts = con.execute(
         f"SELECT count(*), count(__err), count(*) FILTER (WHERE __unselected) FROM {typed}"
     ).fetchone()
@@ -359,24 +483,38 @@ def _type_rows(
     error_lines = []
     if filtered:
         raw = ", ".join(f"{quote_ident(f)} := s.{quote_ident(f)}" for f in dict.fromkeys(fields))
-        rows = con.execute(
+        lines = con.execute(
             f"SELECT t.__err, to_json(struct_pack({raw})) FROM {typed} t JOIN {src} s USING (__seq) "
             f"WHERE t.__err IS NOT NULL ORDER BY t.__seq LIMIT {ERROR_LOG_MAX_ROWS}"
         ).fetchall()
-        error_lines = [f"Error: {err}. Row: {row}" for err, row in rows]
-    keep = [quote_ident(t) for t in targets] + ([OP] if op_expr is not None else [])
+        error_lines = [f"Error: {err}. Row: {row}" for err, row in lines]
+    keep = [quote_ident(t) for t in rows.targets] + ([OP] if rows.has_op else [])
     relation = f"(SELECT {', '.join(keep)}, __seq FROM {typed} WHERE __err IS NULL AND NOT __unselected)"
     return StagedLoad(
         relation=relation,
-        columns=targets,
+        columns=rows.targets,
         total_rows=total,
         filtered_rows=filtered,
         unselected_rows=unselected_rows,
         load_bytes=0,
         error_lines=error_lines,
-        temp_tables=[src, typed],
-        has_op=op_expr is not None,
+        temp_tables=[typed],
+        has_op=rows.has_op,
     )
+
+
+def _typing_failure(
+    con: duckdb.DuckDBPyConnection, options: LoadOptions, src: str, exc: duckdb.Error
+) -> LoadFailure:
+    """Tell a body that does not parse from columns that do not convert, as staging the raw rows would."""
+    probe = f"{src}_probe"
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {probe} AS SELECT * FROM {src}")
+    except duckdb.Error as parse_exc:
+        return LoadFailure(f"Failed to parse the {options.format.upper()} body: {parse_exc}")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {probe}")
+    return LoadFailure(f"Failed to convert the loaded columns: {exc}")
 
 
 # Load.checkMergeCondition: `case CHAR: case VARCHAR: case PERCENTILE: case BITMAP: case FUNCTION: case BINARY:

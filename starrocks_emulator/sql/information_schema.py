@@ -264,14 +264,8 @@ class InformationSchema:
 
     @staticmethod
     def _load_row(job: dict[str, Any]) -> tuple[Any, ...]:
-        return (
-            job.get("JOB_ID"), job.get("LABEL"), None, job.get("DATABASE_NAME"), job.get("TABLE_NAME"),
-            job.get("USER"), "default_warehouse", job.get("STATE"), job.get("PROGRESS"), job.get("TYPE"),
-            job.get("PRIORITY"), job.get("SCAN_ROWS"), None, job.get("FILTERED_ROWS"), job.get("UNSELECTED_ROWS"),
-            job.get("SINK_ROWS"), None, job.get("CREATE_TIME"), job.get("LOAD_START_TIME"),
-            job.get("LOAD_FINISH_TIME"), job.get("LOAD_FINISH_TIME"), None, job.get("ERROR_MSG"), None,
-            job.get("TRACKING_URL"), job.get("JOB_ID"),
-        )  # fmt: skip
+        # The ledger's rows carry exactly this table's column names (storage/ledger.information_schema_loads).
+        return tuple(job.get(name) for name, _ in SCHEMAS["loads"])
 
     def run_private(self, duckdb_sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """A SELECT that reads no table (`SELECT 1`, `SELECT now()`), kept off the engine's lock."""

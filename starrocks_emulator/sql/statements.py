@@ -21,6 +21,7 @@ from starrocks_emulator.sql.admin_statements import admin_statement
 from starrocks_emulator.sql.analyzer import check_column_name, check_db_name, check_table_name
 from starrocks_emulator.sql.ddl import column_from_def, table_meta_from_create
 from starrocks_emulator.sql.information_schema import InformationSchema
+from starrocks_emulator.sql.insert_label import label_already_used, split_label
 from starrocks_emulator.sql.privileges import account_statement, run_account_statement
 from starrocks_emulator.sql.show_statements import (
     admin_show_frontend_config,
@@ -45,6 +46,7 @@ from starrocks_emulator.sql.translate import (
     unknown_table,
 )
 from starrocks_emulator.storage.catalog import EmulatorError
+from starrocks_emulator.storage.ledger import LabelAlreadyExistsError, check_label
 from starrocks_emulator.storage.schema_change import ColumnChange
 from starrocks_emulator.version import current_version
 
@@ -128,10 +130,14 @@ class StatementRunner:
         if admin is not False:
             return admin
         text = _CURRENT_VERSION.sub(f"{_CURRENT_VERSION_FN}()", text)
+        text, label = split_label(text)  # INSERT ... WITH LABEL l (insert_label.py)
         answer: Answer = None
         for statement in parse_statements(text):
             try:
-                answer = self.statement(statement)
+                if label is not None and isinstance(statement, exp.Insert):
+                    answer = self.insert(statement, label)
+                else:
+                    answer = self.statement(statement)
             except duckdb.Error as err:
                 raise analysis_error(err) from err
         return answer
@@ -247,11 +253,15 @@ class StatementRunner:
         names, rows = self.select(source)  # type: ignore[misc]
         return rows
 
-    def insert(self, st: exp.Insert) -> Answer:
+    def insert(self, st: exp.Insert, label: str | None = None) -> Answer:
         target = st.this
         table = target.this if isinstance(target, exp.Schema) else target
         db, name = self._target(table)
         self._check("INSERT", db, name)
+        if label is not None:  # checked before the query runs, as fe begins the transaction when planning
+            check_label(label)
+            if self.engine.label_state(db, label) not in ("UNKNOWN", "ABORTED"):
+                raise label_already_used(label)
         meta = self.engine.table(db, name)
         columns = (
             [c.name for c in target.expressions]
@@ -270,7 +280,10 @@ class StatementRunner:
                 )
         if st.args.get("overwrite"):
             self.engine.truncate_table(db, name)
-        return self.engine.insert_rows(db, name, columns, rows, self.user)
+        try:
+            return self.engine.insert_rows(db, name, columns, rows, self.user, label=label)
+        except LabelAlreadyExistsError as exc:
+            raise label_already_used(exc.label) from None
 
     def delete(self, st: exp.Delete) -> Answer:
         db, name = self._target(st.this)

@@ -9,7 +9,7 @@ Contract:
   unknown-table error for tables that do not exist: code 5502, SQLSTATE 42602, "Getting analyzing error. Detail
   message: Unknown table 'db.tbl'." (fe ErrorCode.ERR_BAD_TABLE_ERROR; docs/ja/.../SHOW_WARNINGS.md example 3).
 - `to_duckdb(expression)` rewrites StarRocks functions DuckDB lacks (get_json_string, get_json_int, json_query,
-  ...) and renders DuckDB SQL. StarRocks databases are DuckDB schemas of the same name (engine.py).
+  ...) and CASTs into StarRocks' semantics (casts.py: a failed conversion is NULL), and renders DuckDB SQL. StarRocks databases are DuckDB schemas of the same name (engine.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from starrocks_emulator.sql.casts import starrocks_casts
 from starrocks_emulator.storage.catalog import EmulatorError
 
 INFORMATION_SCHEMA = "information_schema"
@@ -135,8 +136,8 @@ def _rewrite_function(node: exp.Expression) -> exp.Expression:
 
 
 def to_duckdb(expression: exp.Expression) -> str:
-    """DuckDB SQL for a (qualified) StarRocks statement."""
-    rewritten = expression.copy().transform(_rewrite_function)
+    """DuckDB SQL for a (qualified) StarRocks statement; CASTs follow StarRocks (casts.py)."""
+    rewritten = starrocks_casts(expression.copy()).transform(_rewrite_function)
     return rewritten.sql(dialect="duckdb")
 
 

@@ -66,6 +66,10 @@ DB_FILE_NAME = "starrocks_emulator.duckdb"
 FIRST_TABLE_ID = 100001  # table ids move with a table through RENAME, SWAP and RECOVER, as StarRocks' do
 OP_COLUMN = "__op"
 SEQ_COLUMN = "__seq"
+# One DuckDB thread: every access holds `lock`, so queries never overlap, and the emulator shares its machine
+# with the client it serves (2 cores for the benchmarks): a second thread saved little wall time on a load and
+# cost more CPU in all (about 10% on the connector's bulk body, be/stream_load.py), taken from the client.
+DUCKDB_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,15 @@ class StagedPart:
     merge_condition: str | None = None
     partial_update: bool = False
     load_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class _TableWrite:
+    """One table's part of a committing version: `write(con)` returns the rows it wrote."""
+
+    meta: TableMeta
+    load_bytes: int
+    write: Callable[[duckdb.DuckDBPyConnection], int]
 
 
 class Engine(SchemaChanges, RecycleBin, Replicas):
@@ -114,7 +127,7 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
         if data_dir:
             os.makedirs(data_dir, exist_ok=True)
             path = os.path.join(data_dir, DB_FILE_NAME)
-        self.con = duckdb.connect(path)
+        self.con = duckdb.connect(path, config={"threads": DUCKDB_THREADS})
         self.ledger = Ledger(self.con)
         self.alter_jobs = AlterJobs(self.con)
         self._init_recycle_bin()
@@ -234,12 +247,15 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
             return row[0] if row else None
 
     # ------------------------------------------------------------------ data
-    def insert_rows(self, db: str, table: str, columns: list[str], rows: list[tuple], user: str) -> int:
-        """`INSERT INTO ... VALUES`: one transaction, one load job (type INSERT), one version."""
+    def insert_rows(
+        self, db: str, table: str, columns: list[str], rows: list[tuple], user: str, label: str | None = None
+    ) -> int:
+        """`INSERT INTO ... [WITH LABEL l] VALUES/SELECT`: one transaction, one load job (type INSERT), one
+        version; a label a live job holds raises LabelAlreadyExistsError (ledger.begin)."""
         with self.lock:
             meta = self.table(db, table)
             names = [self._column(meta, c).name for c in columns]
-            txn_id, _ = self.ledger.begin(db, None, table, "INSERT", user)
+            txn_id, _ = self.ledger.begin(db, label, table, "INSERT", user)
             try:
                 staged = self.stage_rows(meta, names, rows)
                 loaded = self.commit_staged(txn_id, meta, staged, names, scan_rows=len(rows))
@@ -348,34 +364,76 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
         transaction of the transaction interface, StarRocks 4.0, is one `TransactionState` over several
         tables: fe `StreamLoadMultiStmtTask.commitTxn` -> `TransactionStmtExecutor.commitStmt`). Raises
         EmulatorError (Too many versions) before writing anything."""
+
+        def writer(part: StagedPart) -> _TableWrite:
+            def write(con: duckdb.DuckDBPyConnection) -> int:
+                return apply_staged(
+                    con,
+                    part.meta,
+                    part.staged,
+                    part.columns,
+                    part.merge_condition,
+                    part.partial_update,
+                    self.primary_key_limit_size,
+                )
+
+            return _TableWrite(part.meta, part.load_bytes, write)
+
+        return self._commit_version(
+            txn_id,
+            [writer(part) for part in parts],
+            scan_rows=scan_rows,
+            filtered_rows=filtered_rows,
+            unselected_rows=unselected_rows,
+            tracking_url=tracking_url,
+        )
+
+    def commit_appended(self, txn_id: int, meta: TableMeta, insert_sql: str, *, load_bytes: int) -> int:
+        """Run `insert_sql`, one INSERT that appends every row a load has, as ONE version, atomically.
+
+        For loads whose rows are all loaded (be/stream_load.py `appending_insert_sql`): the INSERT fails if
+        any row is not, and then nothing is written, the job is left as it was, and the error is raised.
+        Returns the rows written, which are also the rows scanned.
+        """
+
+        def write(con: duckdb.DuckDBPyConnection) -> int:
+            row = con.execute(insert_sql).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._commit_version(txn_id, [_TableWrite(meta, load_bytes, write)], scan_rows=None)
+
+    def _commit_version(
+        self,
+        txn_id: int,
+        writes: Sequence[_TableWrite],
+        *,
+        scan_rows: int | None,
+        filtered_rows: int = 0,
+        unselected_rows: int = 0,
+        tracking_url: str | None = None,
+    ) -> int:
+        """Run each table's write and publish one version on each, in one DuckDB transaction; the job becomes
+        VISIBLE with its counts (`scan_rows` None: the rows written)."""
         started = time.perf_counter()
         with self.lock:
-            for part in parts:
-                self.ledger.check_versions(part.meta.db, part.meta.name, self.tablet_max_versions)
+            for table in writes:
+                self.ledger.check_versions(table.meta.db, table.meta.name, self.tablet_max_versions)
             self.con.begin()
             try:
                 loaded = 0
-                for part in parts:
-                    loaded += apply_staged(
-                        self.con,
-                        part.meta,
-                        part.staged,
-                        part.columns,
-                        part.merge_condition,
-                        part.partial_update,
-                        self.primary_key_limit_size,
-                    )
+                for table in writes:
+                    loaded += table.write(self.con)
                     self.ledger.publish_version(
-                        part.meta.db, part.meta.name, part.load_bytes, counts_as_load=True
+                        table.meta.db, table.meta.name, table.load_bytes, counts_as_load=True
                     )
                 self.ledger.set_state(
                     txn_id,
                     "VISIBLE",
-                    scan_rows=scan_rows,
+                    scan_rows=loaded if scan_rows is None else scan_rows,
                     filtered_rows=filtered_rows,
                     unselected_rows=unselected_rows,
                     sink_rows=loaded,
-                    load_bytes=sum(part.load_bytes for part in parts),
+                    load_bytes=sum(table.load_bytes for table in writes),
                     tracking_url=tracking_url,
                 )
                 self.con.commit()
