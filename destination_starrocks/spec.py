@@ -168,7 +168,9 @@ class StarRocksConfig(BaseModel):
         "`batch_size` rows (one version), so a commit can be far larger than the memory budget. 'auto' uses it "
         "when the server's version offers it (StarRocks 2.4+), 'always' requires it (a config error on older "
         "servers), 'never' (default) uses plain Stream Load, which retries a failed load in place; in a "
-        "transaction a failed chunk aborts it and the sync resumes from the last checkpoint.",
+        "transaction a failed chunk aborts it and the sync resumes from the last checkpoint. With GLOBAL states "
+        "(CDC), StarRocks 4.0+, every stream in one database and no `load_urls`, one transaction per "
+        "checkpoint spans all tables: a reader never sees one table ahead of another.",
         json_schema_extra=_ui(16),
     )
     compression: Literal["none", "gzip", "lz4_frame"] = Field(

@@ -64,6 +64,9 @@ class _SlowDown(TransientError):
 class TransactionLoader:
     """One open transaction per table at a time; the writer serialises a table's operations."""
 
+    # Headers every operation of this kind of transaction carries (multi_table_load.py adds its own).
+    op_headers: dict[str, str] = {}
+
     def __init__(self, loader: StreamLoader) -> None:
         self._loader = loader
         self._open: dict[str, Endpoint] = {}  # label -> the endpoint it began on, until committed/rolled back
@@ -102,14 +105,18 @@ class TransactionLoader:
                 self._load_chunk(request)
             if not commit:
                 return None
-            self._prepare(request)
-            status, attempts = self._commit(request)
+            status, attempts = self._finish(request)
         except BaseException:
             self._rollback(request)
             raise
         self._prepared.discard(label)
         endpoint = self._open.pop(label, self._loader.endpoint)
         return LoadResult(label, status, request.rows, attempts, time.monotonic() - started, str(endpoint))
+
+    def _finish(self, request: LoadRequest) -> tuple[str, int]:
+        """Prepare, then commit: (how it committed, attempts)."""
+        self._prepare(request)
+        return self._commit(request)
 
     # ---- the ops -------------------------------------------------------------------------------------
 
@@ -123,19 +130,19 @@ class TransactionLoader:
 
     def _begin(self, request: LoadRequest) -> None:
         self._open[request.label] = self._loader.endpoint
-        headers = {
-            "label": request.label,
-            "db": request.database,
-            "table": request.table,
-            "timeout": str(self._loader.config.load_timeout_seconds),
-        }
+        headers = {**self._label_headers(request), "timeout": str(self._loader.config.load_timeout_seconds)}
         status, message, _ = self._call("begin", request, headers)
         if status != OK:
             raise TransientError(f"Could not begin transaction {request.label}: {status} {message}".rstrip())
 
     def _load_chunk(self, request: LoadRequest) -> None:
         loader = self._loader
-        headers = {**loader.load_headers(request), "db": request.database, "table": request.table}
+        headers = {
+            **loader.load_headers(request),
+            "db": request.database,
+            "table": request.table,
+            **self.op_headers,
+        }
         answer = self._send(
             "load", request, headers, loader.encode(request.body), loader.config.load_timeout_seconds
         )
@@ -246,9 +253,8 @@ class TransactionLoader:
             filtered = int(result.get("NumberFilteredRows") or 0)
             raise self._loader.rejected_rows(request, message, str(result.get("ErrorURL") or ""), filtered)
 
-    @staticmethod
-    def _label_headers(request: LoadRequest) -> dict[str, str]:
-        return {"label": request.label, "db": request.database, "table": request.table}
+    def _label_headers(self, request: LoadRequest) -> dict[str, str]:
+        return {"label": request.label, "db": request.database, "table": request.table, **self.op_headers}
 
     def _call(self, op: str, request: LoadRequest, headers: dict[str, str]) -> tuple[str, str, dict]:
         """POST one body-less op; (status, message, json). Raises TransientError on a transport failure."""
@@ -258,13 +264,16 @@ class TransactionLoader:
             return status or f"HTTP {answer.status}", message, result
         return status, message, result
 
+    def _endpoint(self, op: str, request: LoadRequest) -> Endpoint:
+        """Where an operation goes: the endpoint its transaction began on, the FE once it is prepared."""
+        if op in ("commit", "rollback") and request.label in self._prepared:
+            return self._loader.fe_endpoint
+        return self._open.get(request.label, self._loader.endpoint)
+
     def _send(
         self, op: str, request: LoadRequest, headers: dict[str, str], body: bytes, timeout: float
     ) -> HttpAnswer:
-        if op in ("commit", "rollback") and request.label in self._prepared:
-            endpoint = self._loader.fe_endpoint
-        else:
-            endpoint = self._open.get(request.label, self._loader.endpoint)
+        endpoint = self._endpoint(op, request)
         method = "PUT" if op == "load" else "POST"
         try:
             answer = self._loader.transport.request(

@@ -120,6 +120,7 @@ def run_write(
     output: Output,
     stop: StopSignals | None = None,
 ) -> None:
+    from destination_starrocks.multi_table_load import checkpoint_loader_for
     from destination_starrocks.server_info import check_server
     from destination_starrocks.sql import SqlClient
     from destination_starrocks.stream_load import StreamLoader
@@ -138,9 +139,11 @@ def run_write(
         pressure = open_reader(config)
         try:
             send, rollback = _choose_send(config, loader, server)
+            checkpoints, no_checkpoints = checkpoint_loader_for(config, loader, server)
             writer = Writer(
                 config, targets, send, tables, output,
                 transactions=rollback is not None, rollback=rollback, pressure=pressure,
+                checkpoint_loader=checkpoints, checkpoint_unavailable=no_checkpoints,
             )  # fmt: skip
             if stop is not None:
                 stop.attach(writer.request_stop)

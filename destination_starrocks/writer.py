@@ -1,9 +1,10 @@
 """The write loop: stdin lines → per-stream buffers → Stream Loads → STATE messages, in one direction.
 
 One thread (this one) reads decoded lines, shapes rows into buffers, asks the flush policy what to send, and
-releases STATE messages from the checkpoint ledger as loads commit. A small thread pool runs the loads, at
-most one per stream at a time (so a stream's batches commit in order) and at most `max_concurrent_loads` in
-all. The loop never blocks on a load except for backpressure (the memory budget) and at the end.
+releases STATE messages from the checkpoint ledger as loads commit. The load scheduler (load_scheduler.py) runs
+the loads on a small thread pool, at most one per stream at a time (so a stream's batches commit in order) and
+at most `max_concurrent_loads` in all. The loop never blocks on a load except for backpressure (the memory
+budget) and at the end.
 
 Version pressure: each stream has its own effective limits (`StreamRuntime.limits`), the configured ones until
 its table's version count climbs; then it is slowed down in steps (longer interval, larger batch) and back.
@@ -14,6 +15,11 @@ Failure rule: if a load fails for good, the loop stops reading, lets the other l
 the states whose records are all committed, and re-raises, so the sync fails with a TRACE and no STATE after
 the failed records ever leaves.
 
+Checkpoint transactions (checkpoint_span.py): with a multi-table transaction loader (StarRocks 4.0, one
+database) and GLOBAL or LEGACY states, the rows of every table up to a checkpoint are one transaction, sent on
+one lane of the scheduler; the first STREAM state falls back, for the rest of the sync, to loading table by
+table as without it (after committing what the open checkpoint transaction held).
+
 Stop rule (SIGTERM / SIGINT, see stop_signals.py): `request_stop()` may be called from any thread. The loop
 then stops reading and sends nothing new, gives loads already sent `LOAD_GRACE_SECONDS` to finish (their
 STATEs leave), rolls back the open transactions (transaction mode), logs what it did and raises `Stopped`.
@@ -22,28 +28,29 @@ STATEs leave), rolls back the open transactions (transaction mode), logs what it
 from __future__ import annotations
 
 import logging
-import queue
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 import orjson
 
 from destination_starrocks import flush_policy, stream_completion
 from destination_starrocks.buffer import Batch, TableBuffer
+from destination_starrocks.checkpoint_span import CheckpointCommit, CheckpointTransactions
 from destination_starrocks.checkpoints import CheckpointLedger, StreamKey
 from destination_starrocks.errors import InputError, RecordError
 from destination_starrocks.flush_policy import BufferView, FlushLimits, Reason, StreamLimits
-from destination_starrocks.labels import batch_label, new_run_token
+from destination_starrocks.labels import new_run_token
+from destination_starrocks.load_scheduler import LoadScheduler
 from destination_starrocks.messages import LineReader, Output
 from destination_starrocks.pressure_control import PressureControl, Reader, TableKey, TableSummary
 from destination_starrocks.spec import StarRocksConfig
 from destination_starrocks.stop_signals import LOAD_GRACE_SECONDS, Stopped
 from destination_starrocks.stream_completion import COMPLETE, INCOMPLETE, SOURCE_ERROR, StreamEnd
 from destination_starrocks.stream_load import LoadRequest, LoadResult
+from destination_starrocks.table_loads import TableLoads
 
 logger = logging.getLogger("airbyte")
 
@@ -82,6 +89,13 @@ SendFn = Callable[[LoadRequest, bool], LoadResult | None]
 RollbackFn = Callable[[LoadRequest], bool]
 
 
+class CheckpointLoader(Protocol):
+    """What multi_table_load.MultiTableTransactionLoader offers: chunks and commits of checkpoint transactions."""
+
+    def send(self, request: LoadRequest, commit: bool) -> LoadResult | None: ...
+    def rollback(self, request: LoadRequest) -> bool: ...
+
+
 def plain_stream_load(load: Callable[[LoadRequest], LoadResult]) -> SendFn:
     """Plain Stream Load: every batch is its own transaction."""
     return lambda request, commit: load(request)
@@ -117,6 +131,10 @@ class StreamRuntime:
         return (self.target.database, self.target.load_table)
 
     @property
+    def name(self) -> str:
+        return self.target.load_table
+
+    @property
     def shaper(self) -> Shaper:
         return self.target.shaper
 
@@ -148,7 +166,11 @@ class Writer:
         transactions: bool = False,
         rollback: RollbackFn | None = None,
         pressure: Reader | None = None,
+        checkpoint_loader: CheckpointLoader | None = None,
+        checkpoint_unavailable: str = "",
     ) -> None:
+        """`checkpoint_loader`: one transaction per checkpoint across tables for GLOBAL/LEGACY states (None:
+        table by table; `checkpoint_unavailable` says why, logged once at the first GLOBAL state)."""
         self._config = config
         self._limits = FlushLimits.from_config(config)
         self._pressure = PressureControl(config, self._limits, pressure)
@@ -164,21 +186,52 @@ class Writer:
             self._apply_limits(runtime, self._pressure.limits(runtime.table_key))
             self._streams[key] = runtime
         self._ledger = CheckpointLedger(list(self._streams))
-        self._pool = ThreadPoolExecutor(config.max_concurrent_loads, thread_name_prefix="stream-load")
-        # Finished loads for the loop; None is request_stop()'s wake-up call.
-        self._done: queue.SimpleQueue[tuple[StreamRuntime, Batch, Future] | None] = queue.SimpleQueue()
-        self._running = 0
-        self._slot_queue: deque[StreamRuntime] = deque()  # streams with a sealed batch waiting for a slot
-        self._pending_bytes = 0  # sealed + in flight, counted against the memory budget
+        self._loads = LoadScheduler(config.max_concurrent_loads, self._send, self._committed, self._wake)
         self._run_token = new_run_token()
-        self._failure: BaseException | None = None
-        self._stop: Stopped | None = None  # set by request_stop(), from any thread
+        self._per_table = TableLoads(
+            config.label_prefix, self._run_token, transactions, self._ledger, self._loads, self._load_sealed
+        )
+        self._checkpoint_loader = checkpoint_loader
+        self._checkpoint_note = checkpoint_unavailable  # why GLOBAL states commit table by table
+        self._checkpoint_said = False  # the first GLOBAL state logs how they commit
+        self._checkpoints: CheckpointTransactions | None = None
+        databases = sorted({runtime.target.database for runtime in self._streams.values()})
+        if checkpoint_loader is not None and len(databases) == 1:
+            self._checkpoints = CheckpointTransactions(
+                databases[0],
+                config.label_prefix,
+                self._run_token,
+                config.load_timeout_seconds,
+                self._streams.values(),
+                self._ledger,
+                self._loads,
+                self._load_sealed,
+            )
+        elif checkpoint_loader is not None and databases:
+            self._checkpoint_note = (
+                f"the streams load into {len(databases)} databases ({', '.join(databases)}) and a StarRocks "
+                "transaction spans the tables of one"
+            )
+        self._multi = self._checkpoints is not None  # in checkpoint mode now (until a STREAM state comes)
         self._saw_stream_status = False  # any stream status at all (STARTED, RUNNING, COMPLETE...)
         self._reader: LineReader | None = None
         self._line_no = 0
         self.summary = WriteSummary()
         self._started = time.monotonic()
         self._last_progress = self._started
+
+    @property
+    def _failure(self) -> BaseException | None:
+        """The sync's failure (the first failed load, bad input, a stop): every guard below stops work."""
+        return self._loads.failure
+
+    @_failure.setter
+    def _failure(self, exc: BaseException | None) -> None:
+        self._loads.failure = exc
+
+    @property
+    def _stop(self) -> Stopped | None:
+        return self._loads.stop
 
     # ---- the loop -------------------------------------------------------------------------------------
 
@@ -220,16 +273,15 @@ class Writer:
 
     def request_stop(self, signal_name: str) -> None:
         """Stop at the next safe point (thread-safe: stop_signals.py calls it from its watchdog thread)."""
-        if self._stop is None:
-            self._stop = Stopped(signal_name)
-        self._done.put(None)  # wakes a loop blocked on a load
+        self._loads.request_stop(signal_name)  # wakes a loop blocked on a load
+        self._wake()  # wakes a loop waiting for input
+
+    def _wake(self) -> None:
         if self._reader is not None:
-            self._reader.wake()  # wakes a loop waiting for input
+            self._reader.wake()
 
     def _stop_is_a_failure(self) -> None:
-        """On the loop's thread: once a stop is requested, every `self._failure is None` guard stops work."""
-        if self._stop is not None and self._failure is None:
-            self._failure = self._stop
+        self._loads.stop_is_a_failure()
 
     def _consume(self, lines: list[bytes]) -> None:
         """The hot path: decode, route, shape, buffer; cheap size checks per record.
@@ -323,12 +375,46 @@ class Writer:
         pending = self._ledger.state_received(message, line)
         for key in pending.needs:
             self._streams[key].buffer.mark_state()
-        covered = [(key, self._streams[key].interval_seconds) for key in pending.needs]
-        for key in flush_policy.due_on_state(covered):
-            runtime = self._streams[key]
-            if not runtime.buffer.is_empty():
-                self._seal(runtime, Reason.STATE)
+        if self._checkpoint_mode((message.get("state") or {}).get("type")):
+            assert self._checkpoints is not None
+            self._checkpoints.on_state(pending.needs, self._memory_held() > self._limits.budget_bytes)
+        else:
+            covered = [(key, self._streams[key].interval_seconds) for key in pending.needs]
+            for key in flush_policy.due_on_state(covered):
+                runtime = self._streams[key]
+                if not runtime.buffer.is_empty():
+                    self._seal(runtime, Reason.STATE)
         self._release_states()
+
+    def _checkpoint_mode(self, state_type: str | None) -> bool:
+        """Whether a STATE of this type is committed by a checkpoint transaction; says once why not."""
+        if state_type != "STREAM":  # GLOBAL, or LEGACY (no type)
+            if self._checkpoint_said:
+                return self._multi
+            self._checkpoint_said = True
+            if self._multi:
+                logger.info(
+                    "GLOBAL states: the rows of every table up to a checkpoint commit in one transaction "
+                    "(StarRocks multi-table transactions), the STATE after it.",
+                )
+            elif self._checkpoint_note:
+                logger.info(
+                    "GLOBAL states: each table's rows commit in loads of their own, not in one transaction "
+                    "per checkpoint, because %s.",
+                    self._checkpoint_note,
+                )
+            return self._multi
+        if self._multi:
+            assert self._checkpoints is not None
+            logger.info(
+                "The source sends STREAM states: each table's rows commit in loads of their own, as they come "
+                "(one transaction per checkpoint spans tables only for GLOBAL states)."
+            )
+            self._multi = False
+            self._checkpoints.commit_sent()  # the chunks it sent, then table by table, after it
+            while self._failure is None and self._loads.busy(self._checkpoints.lane):
+                self._drain("one")
+        return False
 
     def _on_trace(self, message: dict[str, Any], line_no: int) -> None:
         trace = message.get("trace") or {}
@@ -370,15 +456,21 @@ class Writer:
         for table, limits in self._pressure.watch(now, active):
             self._apply_table_limits(table, limits)
         views = [self._view(r) for r in self._streams.values() if r.active()]
-        for key in flush_policy.due_by_age(self._limits, views, now):
-            self._seal(self._streams[key], Reason.AGE)
-        views = [self._view(r) for r in self._streams.values() if r.active()]
-        held = self._pending_bytes + self._ledger.pending_bytes  # sealed and in-flight loads, waiting STATEs
+        if not self._multi:  # checkpoint transactions keep their own time (below)
+            for key in flush_policy.due_by_age(self._limits, views, now):
+                self._seal(self._streams[key], Reason.AGE)
+            views = [self._view(r) for r in self._streams.values() if r.active()]
+        # Sealed and in-flight loads, and waiting STATEs:
+        held = self._loads.pending_bytes + self._ledger.pending_bytes
         for key in flush_policy.due_by_memory(self._limits, views, held):
             self._seal(self._streams[key], Reason.MEMORY)
+        if self._multi:
+            assert self._checkpoints is not None
+            self._checkpoints.tick(now, self._memory_held() > self._limits.budget_bytes)
         # Backpressure: while everything held is over the budget, stop reading and let loads finish (they
         # free their bodies and release the STATEs they cover).
-        while self._failure is None and self._running and self._memory_held() > self._limits.budget_bytes:
+        budget = self._limits.budget_bytes
+        while self._failure is None and self._loads.running and self._memory_held() > budget:
             self._drain("one")
         self._release_states()
         if now - self._last_progress >= PROGRESS_EVERY_SECONDS:
@@ -386,13 +478,16 @@ class Writer:
 
     def _memory_held(self) -> int:
         buffered = sum(r.buffer.memory_bytes for r in self._streams.values())
-        return buffered + self._pending_bytes + self._ledger.pending_bytes
+        return buffered + self._loads.pending_bytes + self._ledger.pending_bytes
 
     def _wait_seconds(self) -> float:
         views = [self._view(r) for r in self._streams.values() if r.active()]
         timer = flush_policy.seconds_until_next_age_flush(self._limits, views, time.monotonic())
+        if self._multi:
+            assert self._checkpoints is not None
+            timer = self._checkpoints.seconds_until_due(time.monotonic())
         wait = IDLE_WAIT_SECONDS if timer is None else min(timer, IDLE_WAIT_SECONDS)
-        if self._running:
+        if self._loads.running:
             wait = min(wait, INFLIGHT_WAIT_SECONDS)
         return wait
 
@@ -409,143 +504,55 @@ class Writer:
     # ---- loads ----------------------------------------------------------------------------------------
 
     def _seal(self, runtime: StreamRuntime, reason: Reason | None) -> None:
-        buffer = runtime.buffer
-        commit = True
-        if self._transactions and reason in (Reason.BYTES, Reason.MEMORY):
-            # A chunk of the open transaction, unless the transaction has reached batch_size rows.
-            commit = runtime.txn_records + buffer.records >= runtime.limits.batch_size
-        if buffer.is_empty() and not (commit and runtime.txn_records):
-            return
-        oldest = buffer.oldest
-        received = self._ledger.received[runtime.key]
-        if not self._transactions and self._aligns(runtime, reason):
-            batch = buffer.seal_at_state(received)
-        else:
-            batch = buffer.seal(received)
-        target = runtime.target
-        number = runtime.txn_number if self._transactions else batch.seq
-        label = batch_label(
-            self._config.label_prefix, target.database, target.load_table, self._run_token, number
-        )
-        batch = replace(batch, label=label, commit=commit)
-        if self._transactions:
-            if commit:
-                runtime.txn_number += 1
-                runtime.txn_records, runtime.txn_oldest = 0, None
-            else:
-                runtime.txn_records += batch.records
-                if runtime.txn_oldest is None:
-                    runtime.txn_oldest = oldest
-            runtime.row_limit = runtime.limits.batch_size - runtime.txn_records
-        logger.debug(
-            "Sealed %s for %s: %d rows, %d bytes (%s)",
-            "a load" if commit else "a transaction chunk",
-            _name(runtime.key),
-            batch.row_count,
-            batch.nbytes,
-            reason,
-        )
-        runtime.waiting.append(batch)
-        self._pending_bytes += batch.memory_bytes
-        if commit and (limits := self._pressure.sealed(runtime.table_key)) is not None:
-            self._apply_table_limits(runtime.table_key, limits)
-        self._submit(runtime)
+        if self._multi:
+            assert self._checkpoints is not None
+            if reason in (Reason.ROWS, Reason.BYTES, Reason.MEMORY):
+                self._checkpoints.chunk(runtime)  # a chunk of the open checkpoint transaction
+            elif reason in (Reason.END, Reason.STREAM_COMPLETE):
+                self._checkpoints.commit(None)
+            return  # ages and STATEs: the checkpoint transaction's own timer and STATE rule
+        self._per_table.seal(runtime, reason)
 
-    def _aligns(self, runtime: StreamRuntime, reason: Reason | None) -> bool:
-        """Cut at the last STATE for size, memory and age flushes (not at the end or on request); for an age
-        flush only if what stays behind will not itself be due at once (one load per table per interval)."""
-        if reason in (Reason.ROWS, Reason.BYTES, Reason.MEMORY):
-            return True
-        mark_time = runtime.buffer.mark_time
-        if reason is Reason.AGE and mark_time is not None:
-            return time.monotonic() - mark_time < runtime.interval_seconds
-        return False
-
-    def _submit(self, runtime: StreamRuntime) -> None:
-        """Send the stream's next batch if it has none in flight and a slot is free; else queue for a slot."""
-        if runtime.inflight is not None or not runtime.waiting or self._stop is not None:
-            return
-        if self._running >= self._config.max_concurrent_loads:
-            if runtime not in self._slot_queue:
-                self._slot_queue.append(runtime)
-            return
-        batch = runtime.waiting.popleft()
-        runtime.inflight = batch
-        self._running += 1
-        future = self._pool.submit(self._send, runtime.target, batch)
-        future.add_done_callback(lambda f, r=runtime, b=batch: self._load_done(r, b, f))
-
-    def _load_done(self, runtime: StreamRuntime, batch: Batch, future: Future) -> None:
-        """Runs on the load's thread: hand the result to the loop and wake it, so the STATEs this load
-        unblocks leave now rather than on the loop's next timer (a kill in between would duplicate rows)."""
-        self._done.put((runtime, batch, future))
-        if self._reader is not None:
-            self._reader.wake()
-
-    def _send(self, target: Target, batch: Batch) -> LoadResult | None:
-        body = batch.body if batch.row_count else b""
+    def _send(self, lane: Any, load: Batch | CheckpointCommit) -> LoadResult | None:
+        """On a pool thread: one batch as a Stream Load, or as a chunk (and commit) of a transaction."""
+        if isinstance(load, CheckpointCommit):
+            assert self._checkpoint_loader is not None
+            request = LoadRequest(load.database, ",".join(load.tables), load.label, b"", 0)
+            return self._checkpoint_loader.send(request, True)
+        target = self._streams[load.stream].target
+        body = load.body if load.row_count else b""
         request = LoadRequest(
-            target.database, target.load_table, batch.label, body, batch.row_count, target.headers
+            target.database, target.load_table, load.label, body, load.row_count, target.headers
         )
-        return self._send_fn(request, batch.commit)
+        if self._checkpoints is not None and lane is self._checkpoints.lane:
+            assert self._checkpoint_loader is not None
+            return self._checkpoint_loader.send(request, False)
+        return self._send_fn(request, load.commit)
 
     def _drain(self, wait: str = "none") -> None:
-        """Handle finished loads: "none" only those already done, "one" block for at least one,
+        """Book finished loads: "none" only those already done, "one" block for at least one,
         "all" until no load is running (sealed batches waiting for a slot included)."""
-        handled = 0
-        while True:
-            self._stop_is_a_failure()
-            block = (
-                self._running > 0
-                and self._stop is None
-                and (wait == "all" or (wait == "one" and handled == 0))
-            )
-            try:
-                item = self._done.get() if block else self._done.get_nowait()
-            except queue.Empty:
-                return
-            if item is None:
-                continue  # request_stop() woke us
-            handled += 1
-            runtime = item[0]
-            self._load_finished(*item)
-            if self._failure is None:
-                self._submit(runtime)
-                while self._slot_queue and self._running < self._config.max_concurrent_loads:
-                    self._submit(self._slot_queue.popleft())
+        self._loads.drain(wait)
 
-    def _load_finished(self, runtime: StreamRuntime, batch: Batch, future: Future) -> None:
-        """Book a finished load: a committed one moves the ledger on; the first failure stops the sync."""
-        self._running -= 1
-        runtime.inflight = None
-        self._pending_bytes -= batch.memory_bytes
-        if future.cancelled():
-            return
-        exc = future.exception()
-        if exc is None:
-            self._committed(runtime, batch, future.result())
-        elif self._failure is None:
-            self._failure = exc
-        elif self._stop is not None:
-            logger.warning("A load into %s failed while stopping: %s", runtime.target.load_table, exc)
-
-    def _committed(self, runtime: StreamRuntime, batch: Batch, result: LoadResult | None) -> None:
-        if not batch.commit or result is None:
+    def _committed(self, runtime: Any, load: Batch | CheckpointCommit, result: LoadResult | None) -> None:
+        """On the loop's thread, for each load that ended without an error: a commit moves the ledger on."""
+        if result is None:
             return  # a transaction chunk: nothing is committed until its transaction is
-        self._ledger.batch_committed(runtime.key, batch.received_through)
-        runtime.loads += 1
-        runtime.rows_loaded += batch.row_count
-        if (
-            limits := self._pressure.committed(runtime.table_key, result.compaction_wait_seconds)
-        ) is not None:
-            self._apply_table_limits(runtime.table_key, limits)
-        self.summary.loads += 1
-        self.summary.bytes_loaded += batch.nbytes
-        table = f"{runtime.target.database}.{runtime.target.table}"
-        self.summary.loads_per_table[table] = self.summary.loads_per_table.get(table, 0) + 1
+        if isinstance(load, CheckpointCommit):
+            assert self._checkpoints is not None
+            self._checkpoints.committed(load, result)
+            self.summary.bytes_loaded += load.nbytes
+            for stream in self._streams.values():
+                if stream.key in load.rows:
+                    self._count_load(stream, load.rows[stream.key], result)
+            return
+        if not self._per_table.committed(runtime, load):
+            return
+        self._count_load(runtime, load.row_count, result)
+        self.summary.bytes_loaded += load.nbytes
         logger.info(
             "Committed %d rows into %s.%s (label %s, %s, %d attempt(s), %.2fs)",
-            batch.row_count,
+            load.row_count,
             runtime.target.database,
             runtime.target.load_table,
             result.label,
@@ -554,6 +561,23 @@ class Writer:
             result.seconds,
         )
 
+    def _count_load(self, runtime: StreamRuntime, rows: int, result: LoadResult) -> None:
+        """A commit into the stream's table: one more version of it (pressure, summary)."""
+        runtime.loads += 1
+        runtime.rows_loaded += rows
+        if (
+            limits := self._pressure.committed(runtime.table_key, result.compaction_wait_seconds)
+        ) is not None:
+            self._apply_table_limits(runtime.table_key, limits)
+        self.summary.loads += 1
+        table = f"{runtime.target.database}.{runtime.target.table}"
+        self.summary.loads_per_table[table] = self.summary.loads_per_table.get(table, 0) + 1
+
+    def _load_sealed(self, table: TableKey) -> None:
+        """A load that commits was sealed: one more version of `table` on its way (pressure)."""
+        if (limits := self._pressure.sealed(table)) is not None:
+            self._apply_table_limits(table, limits)
+
     def _flush_all(self, reason: Reason) -> None:
         for runtime in self._streams.values():
             self._seal(runtime, reason)
@@ -561,8 +585,10 @@ class Writer:
     def _finish_stream(self, runtime: StreamRuntime) -> None:
         """The source finished this stream: commit its rows, then let the table manager swap staging in."""
         self._seal(runtime, Reason.STREAM_COMPLETE)
-        while self._failure is None and (runtime.inflight is not None or runtime.waiting):
+        lane = self._checkpoints.lane if self._multi and self._checkpoints is not None else runtime
+        while self._failure is None and self._loads.busy(lane):
             self._drain("one")
+            self._release_states()  # the STATEs each commit covers leave now, not after the wait
         if self._failure is None and not runtime.finished:
             self._tables.finish(runtime.target, complete=True)
             runtime.finished = True
@@ -586,56 +612,25 @@ class Writer:
     def _stop_pool(self) -> None:
         # Let loads already sent finish (they may commit); never start the ones still waiting. After a stop
         # signal only for LOAD_GRACE_SECONDS: then the process exits without them (stop_signals.py).
-        for runtime in self._streams.values():
-            runtime.waiting.clear()
-        self._slot_queue.clear()
-        if self._stop is None:
-            self._pool.shutdown(wait=True)
-        else:
-            self._wait_for_loads_in_flight(LOAD_GRACE_SECONDS)
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        while not self._done.empty():
-            if (item := self._done.get()) is not None:
-                self._load_finished(*item)
+        lanes: list[Any] = list(self._streams.values())
+        if self._checkpoints is not None:
+            lanes.append(self._checkpoints.lane)
+        self._loads.shutdown(lanes, LOAD_GRACE_SECONDS, self._release_states)
         self._release_states()
         self.summary.states_emitted = self._ledger.states_released
         if self._stop is not None:
             self._after_stop()
 
-    def _wait_for_loads_in_flight(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        if self._running:
-            logger.info("Waiting up to %.0f s for %d load(s) already sent to finish.", seconds, self._running)
-        while self._running > 0 and (remaining := deadline - time.monotonic()) > 0:
-            try:
-                item = self._done.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if item is not None:
-                self._load_finished(*item)
-                self._release_states()  # a committed load's STATEs leave at once
-
     def _after_stop(self) -> None:
         """Roll back what is open, and say what the stop left behind."""
-        rolled_back = []
-        for runtime in self._streams.values():
-            target = runtime.target
-            labels = {runtime.inflight.label} if runtime.inflight is not None else set()
-            if runtime.txn_records:
-                labels.add(
-                    batch_label(
-                        self._config.label_prefix,
-                        target.database,
-                        target.load_table,
-                        self._run_token,
-                        runtime.txn_number,
-                    )
-                )
-            for label in sorted(labels) if self._transactions and self._rollback else ():
-                request = LoadRequest(target.database, target.load_table, label, b"", 0, target.headers)
-                if self._rollback(request):
-                    rolled_back.append(f"{target.database}.{target.load_table} (label {label})")
-        abandoned = [_name(r.key) for r in self._streams.values() if r.inflight is not None]
+        rolled_back, abandoned = [], [_name(r.key) for r in self._streams.values() if r.inflight is not None]
+        if self._transactions and self._rollback is not None:
+            for runtime in self._streams.values():
+                rolled_back += self._per_table.roll_back(runtime, self._rollback)
+        if self._checkpoints is not None and self._checkpoint_loader is not None:
+            rolled_back += self._checkpoints.roll_back(self._checkpoint_loader.rollback)
+            if self._checkpoints.lane.inflight is not None:
+                abandoned.append(self._checkpoints.lane.name)
         logger.warning(
             "Stopped by %s after %d records: %d loads committed, %d of %d STATEs emitted (every one covers only "
             "committed records); transactions rolled back: %s; loads abandoned in flight: %s.",

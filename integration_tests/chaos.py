@@ -1,6 +1,8 @@
 """Kill-and-restart harness: plays the Airbyte platform against the real connector and SIGKILLs it.
 
     python -m integration_tests.chaos --cycles 100 [--seed 7] [--records-per-cycle 3000]   (`make chaos`)
+    python -m integration_tests.chaos --cycles 100 --multi-table   (GLOBAL states, one transaction per
+        checkpoint across tables on a StarRocks 4.0 emulator: checkpoint_span.py)
 
 What it does, per cycle: start `destination-starrocks write` as a child process, feed it a deterministic
 source (an `append` stream and an `append_dedup` stream, STREAM states every few records, paced so loads
@@ -16,7 +18,11 @@ What it checks at the end (against the emulator, through the MySQL port):
 - duplicates in the append stream: rows beyond the number of distinct records. Those are records the
   connector committed after its last echoed STATE before it was killed; the source replays them. The
   harness counts them per killed run (committed-but-not-checkpointed rows, measured right after the kill)
-  and checks that the final table holds exactly that many duplicates.
+  and checks that the final table holds exactly that many duplicates;
+- with GLOBAL states, whenever the connector has echoed new STATEs and after every kill, that the tables
+  hold together exactly the records of one checkpoint the source sent, the last echoed one or a later one
+  (a commit whose STATE the kill cut off): never one table ahead of the other (`CheckpointWatch`). With
+  `--multi-table` a mismatch is a violation; otherwise it is counted (table-by-table loading allows it).
 
 The same `ConnectorProcess` drives timed scenarios in the fault-matrix tests.
 """
@@ -51,6 +57,7 @@ from integration_tests.connector import (
 )
 
 APPEND_STREAM = "events"
+MULTI_TABLE_VERSION = "4.0.1"  # the release --multi-table plays (multi-table transactions from 4.0)
 DEDUP_STREAM = "users"
 DEDUP_KEYS = 250
 STATE_EVERY = 50  # records of a stream between two of its STATEs
@@ -252,6 +259,9 @@ class ChaosReport:
     rows_past_the_last_state: int = 0  # committed by a killed run after its last echoed STATE (append)
     unaligned_runs: int = 0  # of those: rows ending between two STATEs (a batch not cut at a STATE)
     in_flight_runs: int = 0  # of those: a load was running on the BE when the kill came (it committed after)
+    commit_window_runs: int = 0  # of those: the tables were at a checkpoint after the last echoed one
+    checkpoint_checks: int = 0  # GLOBAL states: times the tables were compared with the checkpoints sent
+    checkpoint_mismatches: int = 0  # of those: the tables together were not at one checkpoint
     append_rows: int = 0
     append_duplicates: int = 0
     dedup_keys: int = 0
@@ -268,7 +278,14 @@ class ChaosReport:
             f"committed {self.rows_past_the_last_state} rows past their last echoed STATE "
             f"({self.unaligned_runs} of them ending between STATEs, {self.in_flight_runs} killed while a load "
             f"was running on the BE, the others between a commit and its STATE); dedup stream: {self.dedup_keys} keys; "
-            f"{len(self.violations)} violations; {self.seconds:.0f}s"
+            + (
+                f"tables compared with the checkpoints {self.checkpoint_checks} times, "
+                f"{self.checkpoint_mismatches} times not at one checkpoint "
+                f"({self.commit_window_runs} kills between a commit and its STATE); "
+                if self.state_kind == "GLOBAL"
+                else ""
+            )
+            + f"{len(self.violations)} violations; {self.seconds:.0f}s"
         )
 
 
@@ -296,6 +313,76 @@ def _id_counts(emulator: Any, database: str, first: int) -> dict[int, int]:
     except pymysql.MySQLError:
         return {}  # no table yet: the first runs were killed before creating it
     return {int(i): int(n) for i, n in rows}
+
+
+class CheckpointWatch:
+    """GLOBAL states: are the tables together at exactly one checkpoint the source sent, at or after the last
+    STATE the connector echoed? Every checkpoint is a pair of positions (append, dedup); the tables' own pair
+    is (highest append id + 1, highest dedup seq + 1), as both streams' records arrive in order. A run may
+    start with rows past its resume point (`leftover`: the pair a killed run left, committed after its last
+    echoed STATE); the source replays them, so the tables show the greater of each position, leftover or the
+    run's. `strict`: a mismatch is a violation (one transaction per checkpoint), else it is only counted."""
+
+    def __init__(
+        self,
+        emulator: Any,
+        database: str,
+        resume: dict[str, int],
+        leftover: tuple[int, int],
+        report: ChaosReport,
+        strict: bool,
+    ) -> None:
+        self._emulator, self._database, self._report, self._strict = emulator, database, report, strict
+        self.sent: list[tuple[int, int]] = [(resume[APPEND_STREAM], resume[DEDUP_STREAM])]
+        self.leftover = leftover
+        self._echoed = 0
+
+    def sending(self, lines: list[bytes]) -> None:
+        for line in lines:
+            if line.startswith(b'{"type":"STATE"'):
+                position = orjson.loads(line)["state"]["global"]["shared_state"]["v"]
+                self.sent.append((position[APPEND_STREAM], position[DEDUP_STREAM]))
+
+    def check_echoed(self, connector: ConnectorProcess) -> None:
+        """If the connector echoed STATEs since the last look: the tables against the last of them."""
+        states = connector.states
+        if len(states) > self._echoed:
+            self._echoed = len(states)
+            position = states[-1]["global"]["shared_state"]["v"]
+            self.check((position[APPEND_STREAM], position[DEDUP_STREAM]), "at an echoed STATE")
+
+    def check(self, echoed: tuple[int, int], when: str) -> tuple[int, int]:
+        """The tables' pair; notes a mismatch (`when` says where)."""
+        have = self.tables()
+        self._report.checkpoint_checks += 1
+        valid = {self.shown(s) for s in self.sent if s[0] >= echoed[0] and s[1] >= echoed[1]}
+        if have not in valid:
+            self._report.checkpoint_mismatches += 1
+            if self._strict:
+                self._report.violations.append(
+                    f"{when}: the tables hold {APPEND_STREAM} up to {have[0]} and {DEDUP_STREAM} up to {have[1]}, "
+                    f"not one checkpoint sent at or after the echoed {echoed}"
+                )
+        return have
+
+    def shown(self, checkpoint: tuple[int, int]) -> tuple[int, int]:
+        """What the tables show when they hold `checkpoint` over the leftover."""
+        return max(checkpoint[0], self.leftover[0]), max(checkpoint[1], self.leftover[1])
+
+    def tables(self) -> tuple[int, int]:
+        import pymysql
+
+        db = f"`{self._database}`"
+        try:
+            rows = _query(
+                self._emulator,
+                f"SELECT (SELECT max(`id`) FROM {db}.`{APPEND_STREAM}`), "
+                f"(SELECT max(`seq`) FROM {db}.`{DEDUP_STREAM}`)",
+            )
+        except pymysql.MySQLError:
+            return (0, 0)  # no tables yet
+        events, users = rows[0]
+        return (-1 if events is None else int(events)) + 1, (-1 if users is None else int(users)) + 1
 
 
 def _check_after_kill(
@@ -358,15 +445,19 @@ def _final_check(emulator: Any, database: str, source: Source, report: ChaosRepo
         )
 
 
-def chaos_config(emulator: Any, database: str, transactions: bool = False) -> dict[str, Any]:
+def chaos_config(
+    emulator: Any, database: str, transactions: bool = False, multi_table: bool = False
+) -> dict[str, Any]:
+    """`multi_table`: `auto` on a 4.0 server (one transaction per checkpoint) and a 4 s transaction timeout,
+    so that a killed run's open transaction is aborted soon (each kill waits for it: `_settle`)."""
     return config_for(
         emulator,
         database=database,
         batch_size=400,
         flush_interval_seconds=0.5,
         max_retries=3,
-        load_timeout_seconds=10,
-        transaction_stream_load="always" if transactions else "never",
+        load_timeout_seconds=4 if multi_table else 10,
+        transaction_stream_load="auto" if multi_table else "always" if transactions else "never",
     )
 
 
@@ -378,19 +469,32 @@ def run_chaos(
     emulator: Any = None,
     global_states: bool = False,
     transactions: bool = False,
+    multi_table: bool = False,
 ) -> ChaosReport:
-    """Run `cycles` killed runs and one final run; returns the report (violations listed, never raised)."""
+    """Run `cycles` killed runs and one final run; returns the report (violations listed, never raised).
+    `multi_table`: GLOBAL states, one transaction per checkpoint across tables (`emulator`, if given, must play
+    StarRocks 4.0 or later)."""
     from starrocks_emulator.process import EmulatorProcess
 
     started = time.monotonic()
     rng = random.Random(seed)
+    global_states = global_states or multi_table
     source = Source(max(records_per_cycle * cycles, 1000), global_states)
     report = ChaosReport(cycles, seed, source.records_per_stream, "GLOBAL" if global_states else "STREAM")
-    report.load_mode = "transaction Stream Load" if transactions else "Stream Load"
+    report.load_mode = (
+        "one transaction per checkpoint (multi-table, StarRocks 4.0)"
+        if multi_table
+        else "transaction Stream Load"
+        if transactions
+        else "Stream Load"
+    )
     database = f"chaos_{seed}_{int(time.time())}"
     own = emulator is None
-    emulator = emulator or EmulatorProcess().start()
+    emulator = (
+        emulator or EmulatorProcess(starrocks_version=MULTI_TABLE_VERSION if multi_table else None).start()
+    )
     resume = {APPEND_STREAM: 0, DEDUP_STREAM: 0}
+    leftover = (0, 0)  # GLOBAL states: the tables' pair a killed run left (CheckpointWatch)
     try:
         for cycle in range(cycles + 1):
             final = cycle == cycles
@@ -398,14 +502,21 @@ def run_chaos(
             feed_rng = random.Random(rng.random())
             in_flight = False
             before = {} if final else _id_counts(emulator, database, resume[APPEND_STREAM])
-            config = chaos_config(emulator, database, transactions)
+            config = chaos_config(emulator, database, transactions, multi_table)
+            watch = None
+            if global_states:
+                watch = CheckpointWatch(emulator, database, resume, leftover, report, multi_table)
             with ConnectorProcess(config, catalog_for_chaos()) as connector:
                 began = time.monotonic()
                 for lines in source.chunks(resume, feed_rng):
                     if kill_after is not None and time.monotonic() - began >= kill_after:
                         break
+                    if watch is not None:
+                        watch.sending(lines)
                     if not connector.send(lines):
                         break
+                    if watch is not None:
+                        watch.check_echoed(connector)
                     time.sleep(FEED_PAUSE_SECONDS)
                 if kill_after is None:
                     code = connector.wait()
@@ -433,6 +544,10 @@ def run_chaos(
             if not final:
                 _settle(emulator)
                 _check_after_kill(emulator, database, resume, before, report, in_flight)
+                if watch is not None:
+                    echoed = (resume[APPEND_STREAM], resume[DEDUP_STREAM])
+                    leftover = watch.check(echoed, f"after kill {cycle}")
+                    report.commit_window_runs += leftover != watch.shown(echoed)
             if log is not None:
                 log(f"cycle {cycle}: kill at {kill_after and round(kill_after, 2)}s, resume {resume}")
         _settle(emulator)
@@ -451,6 +566,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records-per-cycle", type=int, default=3000, help="records per stream per cycle")
     parser.add_argument("--global-states", action="store_true", help="GLOBAL states (CDC) instead of STREAM")
     parser.add_argument("--transactions", action="store_true", help="transaction_stream_load: always")
+    parser.add_argument(
+        "--multi-table",
+        action="store_true",
+        help="GLOBAL states, one transaction per checkpoint across tables (a StarRocks 4.0 emulator)",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     report = run_chaos(
@@ -460,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         log=(lambda text: print(text, file=sys.stderr)) if args.verbose else None,
         global_states=args.global_states,
         transactions=args.transactions,
+        multi_table=args.multi_table,
     )
     print(report.summary())
     print(orjson.dumps(report.__dict__).decode())

@@ -16,17 +16,17 @@ be/src/http/action/transaction_stream_load.cpp, fe `TransactionWithoutChannelHan
   ("transaction is aborted by timeout N seconds." / "... by idle timeout N seconds.", transaction_mgr.cpp);
   `prepared_timeout` (default 86400 s, docs Stream_Load_transaction_interface) aborts a PREPARED one.
 Answers are built by be/transactions_rest.py (BE) and fe/transactions_rest.py (FE); this module returns
-`TxnError(status_code, message)` or the transaction.
+`TxnError(status_code, message)` or the transaction. 4.0's multi-table transactions are
+be/multi_table_transactions.py (`TransactionManager.multi`), their rows staged by `append_body` as here.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
+from starrocks_emulator.be.multi_table_transactions import MultiTableTransactions
 from starrocks_emulator.be.stream_load import (
     LoadFailure,
     LoadOptions,
@@ -34,14 +34,19 @@ from starrocks_emulator.be.stream_load import (
     decode_body,
     stage_body,
 )
+from starrocks_emulator.be.transaction_state import (
+    DEFAULT_PREPARED_TIMEOUT_S,
+    DEFAULT_TIMEOUT_S,
+    Transaction,
+    TxnError,
+)
 from starrocks_emulator.storage.catalog import EmulatorError, TableMeta
 from starrocks_emulator.storage.engine import Engine
-from starrocks_emulator.storage.ledger import SCHEMA, LabelAlreadyExistsError
+from starrocks_emulator.storage.ledger import LabelAlreadyExistsError
 from starrocks_emulator.storage.table_models import OP
 from starrocks_emulator.version import supports
 
-DEFAULT_TIMEOUT_S = 600
-DEFAULT_PREPARED_TIMEOUT_S = 86400
+__all__ = ["Transaction", "TransactionManager", "TxnError", "load_txn_begin"]
 
 
 def load_txn_begin(
@@ -73,62 +78,6 @@ def load_txn_begin(
     return txn_id
 
 
-class TxnError(Exception):
-    """An operation refused with a TStatusCode name (`TXN_NOT_EXISTS`, `INTERNAL_ERROR`, ...) and message."""
-
-    def __init__(self, code: str, message: str, existing_job_status: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.existing_job_status = code, message, existing_job_status
-        self.error_url: str | None = None
-
-
-@dataclass
-class Transaction:
-    txn_id: int
-    label: str
-    db: str
-    table: str
-    user: str
-    backend: int | None  # the coordinator BE holding its context while in PREPARE
-    timeout: float = DEFAULT_TIMEOUT_S
-    idle_timeout: float | None = None
-    prepared_timeout: float = DEFAULT_PREPARED_TIMEOUT_S
-    state: str = "PREPARE"
-    context_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    begun_at: float = field(default_factory=time.monotonic)
-    last_activity: float = field(default_factory=time.monotonic)
-    prepared_at: float | None = None
-    columns: list[str] | None = None
-    has_op: bool = False
-    merge_condition: str | None = None
-    partial_update: bool = False
-    max_filter_ratio: float = 0.0
-    loads: int = 0
-    total_rows: int = 0
-    filtered_rows: int = 0
-    unselected_rows: int = 0
-    load_bytes: int = 0
-    error_lines: list[str] = field(default_factory=list)
-    busy: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def stage_table(self) -> str:
-        return f"{SCHEMA}.txn_stage_{self.txn_id}"
-
-    def brief(self) -> str:
-        """StreamLoadContext::brief() (stream_load_context.cpp), as BE messages quote it."""
-        return f"id={self.context_id}, job_id=-1, txn_id: {self.txn_id}, label={self.label}, db={self.db}"
-
-    def counts(self) -> dict[str, Any]:
-        return {
-            "NumberTotalRows": self.total_rows,
-            "NumberLoadedRows": self.total_rows - self.filtered_rows - self.unselected_rows,
-            "NumberFilteredRows": self.filtered_rows,
-            "NumberUnselectedRows": self.unselected_rows,
-            "LoadBytes": self.load_bytes,
-        }
-
-
 class TransactionManager:
     """Open transactions by (db, label); thread-safe. One operation at a time per transaction (`busy`):
     a second one meanwhile answers `TXN_IN_PROCESSING` (StreamLoadContext::try_lock)."""
@@ -138,6 +87,7 @@ class TransactionManager:
         self.spool_dir = spool_dir
         self._lock = threading.RLock()
         self._txns: dict[tuple[str, str], Transaction] = {}
+        self.multi = MultiTableTransactions(self)  # 4.0's transactions over several tables
         self._restore_prepared()
 
     def _restore_prepared(self) -> None:
@@ -207,6 +157,15 @@ class TransactionManager:
     def load(self, txn: Transaction, headers: Any, body: bytes) -> None:
         """Append one body to the transaction; a failing body aborts it (the fragment fails)."""
         try:
+            self.append_body(txn, headers, body)
+        except TxnError as exc:
+            self.abort(txn, exc.message)
+            raise
+
+    def append_body(self, txn: Transaction, headers: Any, body: bytes) -> None:
+        """Stage one body into `txn` (the plan is made at its first body: columns, merge condition, filter
+        ratio); TxnError INTERNAL_ERROR when the body cannot be loaded. Aborting is the caller's."""
+        try:
             options = LoadOptions.from_headers(headers)
             meta = self.engine.table(txn.db, txn.table)
             check_load_target(meta, options)
@@ -217,9 +176,7 @@ class TransactionManager:
             data = decode_body(body, options.compression)
             self._append(txn, meta, options, data)
         except (LoadFailure, EmulatorError) as exc:
-            message = getattr(exc, "message", str(exc))
-            self.abort(txn, message)
-            raise TxnError("INTERNAL_ERROR", message) from None
+            raise TxnError("INTERNAL_ERROR", getattr(exc, "message", str(exc))) from None
         txn.loads += 1
         txn.last_activity = time.monotonic()
 
@@ -252,8 +209,7 @@ class TransactionManager:
         if txn.loads == 0:
             self.abort(txn, f"transaction {txn.brief()} hasn't send any data yet")
             raise TxnError("INTERNAL_ERROR", f"transaction {txn.brief()} hasn't send any data yet")
-        selected = txn.total_rows - txn.unselected_rows
-        if txn.filtered_rows and (selected == 0 or txn.filtered_rows / selected > txn.max_filter_ratio):
+        if txn.too_many_filtered():
             self.abort(txn, "too many filtered rows")
             raise TxnError("INTERNAL_ERROR", "too many filtered rows")
         with self.engine.lock:
@@ -307,6 +263,9 @@ class TransactionManager:
         with self._lock:
             if self._txns.get((txn.db, txn.label)) is txn:
                 del self._txns[(txn.db, txn.label)]
+        self.drop_stage(txn)
+
+    def drop_stage(self, txn: Transaction) -> None:
         with self.engine.lock:
             self.engine.con.execute(f"DROP TABLE IF EXISTS {txn.stage_table}")
 
@@ -314,7 +273,7 @@ class TransactionManager:
     def expire(self) -> list[str]:
         """Abort transactions whose timeout, idle timeout or prepared timeout has passed; returns their labels."""
         now = time.monotonic()
-        expired = []
+        expired = self.multi.expire(now)
         with self._lock:
             candidates = list(self._txns.values())
         for txn in candidates:

@@ -11,8 +11,9 @@ when rows were rejected.
   others use the credentials the transaction began with (`ctx->auth`). A label whose context this BE already
   holds answers `LABEL_ALREADY_EXISTS` with an empty `ExistingJobStatus` and `Message`.
 - `load`, `prepare`, `commit`, `rollback` find the transaction in this BE's contexts only: elsewhere
-  `TXN_NOT_EXISTS`; `load` checks that `db` and `table` match the transaction's (below 4.0 one transaction is
-  one table; multi-table transactions are issue 15).
+  `TXN_NOT_EXISTS`; `load` checks that `db` and `table` match the transaction's (one transaction is one
+  table), unless it carries `transaction_type: multi` (4.0+): then it is the load of one table of a
+  multi-table transaction that the FE redirected here (be/multi_table_transactions.py).
 Faults of this BE (faults.py): `http_500`, `cut_mid_body`, `slow_be` on `load`; `too_many_versions` at
 `prepare`/`commit` (where the fragment's write ends); `commit_then_cut` and `publish_timeout` on `commit`.
 """
@@ -21,11 +22,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from starrocks_emulator.be.multi_table_transactions import is_multi_table
 from starrocks_emulator.be.transactions import Transaction, TxnError
+from starrocks_emulator.version import supports
 
 if TYPE_CHECKING:
     from starrocks_emulator.be.rest import BEHandler
@@ -134,9 +137,10 @@ def _begin(handler: BEHandler, backend: int, label: str, started: float) -> dict
 
 def _load(handler: BEHandler, backend: int, label: str, started: float) -> dict[str, Any] | None:
     headers, emulator = handler.headers, handler.emulator
-    faults = emulator.faults
     if not label:
         raise TxnError("INVALID_ARGUMENT", f"Invalid label {label}")
+    if supports("multi_table_transaction") and is_multi_table(headers):
+        return _load_multi_table(handler, backend, label, started)
     txn = emulator.txns.held_label(backend, label)
     if txn is None:
         raise TxnError("TXN_NOT_EXISTS", f"Transaction with label {label} not exists")
@@ -145,24 +149,57 @@ def _load(handler: BEHandler, backend: int, label: str, started: float) -> dict[
         raise TxnError("INVALID_ARGUMENT", f"Request database {db} not equal transaction database {txn.db}")
     if txn.table != table:
         raise TxnError("INVALID_ARGUMENT", f"Request table {table} not equal transaction table {txn.table}")
+    _check_format(headers)
+    with _exclusive(txn):
+        received = _receive(handler, backend, lambda reason: emulator.txns.abort(txn, reason))
+        if received is None:
+            return None
+        body, received_at = received
+        emulator.txns.load(txn, headers, body)
+    return _loaded(label, txn, body, started, received_at)
+
+
+def _load_multi_table(handler: BEHandler, backend: int, label: str, started: float) -> dict[str, Any] | None:
+    """A load of a multi-table transaction, 307ed here by the FE for its table (be/multi_table_transactions.py)."""
+    headers, multi = handler.headers, handler.emulator.txns.multi
+    db, table = headers.get("db") or "", headers.get("table") or ""
+    txn, part = multi.held_part(backend, db, label, table)
+    _check_format(headers)
+    with multi.exclusive(txn, "TXN_IN_PROCESSING"):
+        received = _receive(handler, backend, lambda reason: multi.abort(txn, reason))
+        if received is None:
+            return None
+        body, received_at = received
+        multi.load(txn, part, headers, body)
+    return _loaded(label, part, body, started, received_at)
+
+
+def _check_format(headers: Any) -> None:
     fmt = (headers.get("format") or "csv").strip().lower()
     if fmt not in ("csv", "json", "gzip", "bzip2", "lz4", "deflate", "zstd"):
         raise TxnError("INTERNAL_ERROR", f"unknown data format, format={headers.get('format')}")
-    with _exclusive(txn):
-        if faults.take("http_500", backend) is not None:
-            handler.drain_body()
-            handler.send_text("Internal Server Error", status=500)
-            return None
-        if faults.take("cut_mid_body", backend) is not None:
-            handler.read_body(limit=max(1, int(headers.get("Content-Length") or 2) // 2))
-            emulator.txns.abort(txn, "connection cut mid-body")
-            handler.cut_connection("cut_mid_body")
-            return None
-        body = handler.read_body()
-        received = time.perf_counter()
-        if (fault := faults.take("slow_be", backend)) is not None:
-            time.sleep(fault.seconds or 1.0)
-        emulator.txns.load(txn, headers, body)
+
+
+def _receive(handler: BEHandler, backend: int, abort: Callable[[str], None]) -> tuple[bytes, float] | None:
+    """The body of a load (and when it arrived), through this BE's faults; None when a fault answered."""
+    faults = handler.emulator.faults
+    if faults.take("http_500", backend) is not None:
+        handler.drain_body()
+        handler.send_text("Internal Server Error", status=500)
+        return None
+    if faults.take("cut_mid_body", backend) is not None:
+        handler.read_body(limit=max(1, int(handler.headers.get("Content-Length") or 2) // 2))
+        abort("connection cut mid-body")
+        handler.cut_connection("cut_mid_body")
+        return None
+    body = handler.read_body()
+    received = time.perf_counter()
+    if (fault := faults.take("slow_be", backend)) is not None:
+        time.sleep(fault.seconds or 1.0)
+    return body, received
+
+
+def _loaded(label: str, txn: Transaction, body: bytes, started: float, received: float) -> dict[str, Any]:
     return reply(
         label,
         "OK",

@@ -20,20 +20,36 @@ Failures answer HTTP 200 `{"Status": "FAILED", "Message": "class com.starrocks.c
 Faults on the FE's commit: `publish_timeout` commits and answers "publish timeout: <ms>" (fe
 `GlobalTransactionMgr.commitPreparedTransaction`: `UserException("publish timeout: " + timeoutMillis)`),
 `commit_then_cut` commits and closes the socket.
+
+From 4.0 an operation with `transaction_type: multi` is one of a multi-table transaction (fe
+`TransactionLoadAction.getTxnOperationHandler` -> `MultiStatementTransactionHandler`; what it answers:
+be/multi_table_transactions.py): begin, commit and rollback answered here, a load 307ed to the BE of its
+table, prepare refused. Older releases do not read the header: the operation is a single-table one.
+Faults on a multi-table commit: `too_many_versions` fails the commit statement (rolled back, answered OK),
+`commit_then_cut` commits and closes the socket.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import TYPE_CHECKING
 
+from starrocks_emulator.be.multi_table_transactions import (
+    CANCELLED,
+    COMMITED,
+    MultiTableTransaction,
+    is_multi_table,
+)
 from starrocks_emulator.be.transactions import TxnError
 from starrocks_emulator.topology import Node
+from starrocks_emulator.version import supports
 
 if TYPE_CHECKING:
     from starrocks_emulator.fe.rest import FEHandler
 
 OPERATIONS = ("begin", "load", "prepare", "commit", "rollback")
+SET = "SET"  # TxnError code: the handler set the error on its response (no exception class in the message)
 EXCEPTION = "class com.starrocks.common.StarRocksException"
 DEFAULT_COMMIT_TIMEOUT_MS = 20000  # TransactionLoadAction.DEFAULT_TXN_TIMEOUT_MILLIS
 
@@ -66,7 +82,8 @@ class CoordinatorCache:
 def handle_transaction_op(handler: FEHandler, op: str) -> None:
     emulator = handler.emulator
     emulator.count(f"txn_{op}" if op in OPERATIONS else "txn_unknown")
-    if handler.authenticate() is None or handler.redirect_to_leader():
+    user = handler.authenticate()
+    if user is None or handler.redirect_to_leader():
         return
     headers = handler.headers
     db, label = headers.get("db") or "", headers.get("label") or ""
@@ -77,18 +94,104 @@ def handle_transaction_op(handler: FEHandler, op: str) -> None:
             raise TxnError("FAILED", "No database selected.")
         if not label.strip():
             raise TxnError("FAILED", "Empty label.")
+        if supports("multi_table_transaction") and is_multi_table(headers):
+            _multi_table_op(handler, op, db, label, user)
+            return
         backend = _route(handler, op, db, label)
     except TxnError as exc:
-        handler.drain_body()
-        if exc.code == "LABEL_ALREADY_EXISTS":
-            handler.send_json(
-                {"Status": exc.code, "Message": exc.message, "ExistingJobStatus": exc.existing_job_status}
-            )
-        else:
-            handler.send_json({"Status": "FAILED", "Message": f"{EXCEPTION}: {exc.message}"})
+        _refuse(handler, exc)
         return
     if backend is not None:
         handler.redirect(backend.host, backend.http_port)
+
+
+def _refuse(handler: FEHandler, exc: TxnError) -> None:
+    """`TransactionLoadAction`'s catch: LabelAlreadyUsed, else FAILED "<exception class>: <message>"; a
+    response the handler filled itself (`setErrorMsg`, code SET) carries the bare message."""
+    handler.drain_body()
+    if exc.code == "LABEL_ALREADY_EXISTS":
+        handler.send_json(
+            {"Status": exc.code, "Message": exc.message, "ExistingJobStatus": exc.existing_job_status}
+        )
+    elif exc.code == SET or exc.message.startswith("class "):
+        answer = {"Status": "FAILED", "Message": exc.message}
+        if exc.error_url:
+            answer["ErrorURL"] = exc.error_url
+        handler.send_json(answer)
+    else:
+        handler.send_json({"Status": "FAILED", "Message": f"{EXCEPTION}: {exc.message}"})
+
+
+def _multi_table_op(handler: FEHandler, op: str, db: str, label: str, user: str) -> None:
+    """`MultiStatementTransactionHandler.handle` (be/multi_table_transactions.py has what each answers)."""
+    emulator = handler.emulator
+    multi = emulator.txns.multi
+    try:
+        if op == "begin":
+            handler.drain_body()
+            multi.begin(db, label, user, _seconds(handler.headers.get("timeout")))
+            handler.send_json({"Status": "OK", "Message": ""})
+        elif op == "load":
+            txn = multi.require(db, label)
+            backend = multi.part_for_load(txn, handler.headers.get("table") or "", emulator.choose_backend)
+            node = emulator.topology.backend(backend)
+            handler.redirect(node.host, node.http_port)
+        elif op == "commit":
+            handler.drain_body()
+            _multi_table_commit(handler, multi.require(db, label))
+        elif op == "rollback":
+            handler.drain_body()
+            txn = multi.require(db, label, rollback=True)
+            if txn.state == COMMITED:
+                raise TxnError(SET, f"Can not abort VISIBLE transaction {txn.txn_id}, label is {label}")
+            if txn.state == CANCELLED:
+                message = f"Transaction {txn.txn_id} has already aborted, label is {label}"
+                handler.send_json({"Status": "OK", "Message": message, "Label": label, "TxnId": txn.txn_id})
+                return
+            with multi.exclusive(txn, SET):
+                multi.abort(txn, "manual abort")
+            handler.send_json({"Status": "OK", "Message": f"stream load {label} abort"})
+        else:
+            raise TxnError("FAILED", f"Unsupported operation: TXN_{op.upper()}")
+    except TxnError as exc:
+        _refuse(handler, exc)
+
+
+def _multi_table_commit(handler: FEHandler, txn: MultiTableTransaction) -> None:
+    emulator, label = handler.emulator, txn.label
+    if txn.state == COMMITED:
+        message = f"Transaction {txn.txn_id} has already committed, label is {label}"
+        handler.send_json({"Status": "OK", "Message": message, "Label": label, "TxnId": txn.txn_id})
+        return
+    if txn.state == CANCELLED:
+        raise TxnError(SET, f"Can not commit CANCELLED transaction {txn.txn_id}, label is {label}")
+    fail_with = None
+    if emulator.faults.take("too_many_versions") is not None and txn.parts:
+        fail_with = emulator.engine.too_many_versions_error(txn.db, next(iter(txn.parts))).message
+    try:
+        emulator.txns.multi.commit(txn, fail_with)
+    except TxnError as exc:
+        if lines := emulator.txns.multi.rejected_lines(txn):
+            name = f"error_log_{uuid.uuid4().hex}"
+            emulator.error_logs.put(name, lines)
+            backend = emulator.topology.backend(next(iter(txn.parts.values())).backend)
+            exc.error_url = f"http://{backend.host}:{backend.http_port}/api/_load_error_log?file={name}"
+        exc.code = SET
+        raise
+    if emulator.faults.take("commit_then_cut") is not None:
+        handler.cut_connection("commit_then_cut")
+        return
+    # Also when the commit statement failed and rolled back: commitTxn leaves the response OK.
+    handler.send_json({"Status": "OK", "Message": ""})
+
+
+def _seconds(value: str | None) -> float | None:
+    """A `timeout` header in seconds (fe `Long::parseLong`; not a number: refused)."""
+    if not value:
+        return None
+    if not value.strip().isdigit():
+        raise TxnError("FAILED", f'For input string: "{value}"')
+    return float(value)
 
 
 def _route(handler: FEHandler, op: str, db: str, label: str) -> Node | None:

@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -69,6 +70,27 @@ SEQ_COLUMN = "__seq"
 # with the client it serves (2 cores for the benchmarks): a second thread saved little wall time on a load and
 # cost more CPU in all (about 10% on the connector's bulk body, be/stream_load.py), taken from the client.
 DUCKDB_THREADS = 1
+
+
+@dataclass(frozen=True)
+class StagedPart:
+    """One table's staged rows of a transaction, ready to be applied (Engine.commit_staged_parts)."""
+
+    meta: TableMeta
+    staged: str  # the staged relation
+    columns: list[str]  # target-typed columns it holds (besides `__op`, `__seq`)
+    merge_condition: str | None = None
+    partial_update: bool = False
+    load_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class _TableWrite:
+    """One table's part of a committing version: `write(con)` returns the rows it wrote."""
+
+    meta: TableMeta
+    load_bytes: int
+    write: Callable[[duckdb.DuckDBPyConnection], int]
 
 
 class Engine(SchemaChanges, RecycleBin, Replicas):
@@ -290,6 +312,13 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
             self.table(db, table)
             return self.ledger.begin(db, label, table, load_type, user)
 
+    def begin_multi_table_load(self, db: str, label: str, user: str) -> int:
+        """A new job for a transaction not bound to a table yet (a multi-table transaction's begin names none;
+        its tables are recorded as its loads arrive); raises LabelAlreadyExistsError as begin_load does."""
+        with self.lock:
+            self.require_database(db)
+            return self.ledger.begin(db, label, "", "STREAM", user)[0]
+
     def commit_staged(
         self,
         txn_id: int,
@@ -310,20 +339,52 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
         The caller holds `lock` from staging to here. Returns the rows written (deletes included, as
         StarRocks counts them in NumberLoadedRows). Raises EmulatorError (Too many versions) before writing.
         """
-
-        def write(con: duckdb.DuckDBPyConnection) -> int:
-            return apply_staged(
-                con, meta, staged, columns, merge_condition, partial_update, self.primary_key_limit_size
-            )
-
-        return self._commit_version(
+        part = StagedPart(meta, staged, columns, merge_condition, partial_update, load_bytes)
+        return self.commit_staged_parts(
             txn_id,
-            meta,
-            write,
+            [part],
             scan_rows=scan_rows,
             filtered_rows=filtered_rows,
             unselected_rows=unselected_rows,
-            load_bytes=load_bytes,
+            tracking_url=tracking_url,
+        )
+
+    def commit_staged_parts(
+        self,
+        txn_id: int,
+        parts: Sequence[StagedPart],
+        *,
+        scan_rows: int,
+        filtered_rows: int = 0,
+        unselected_rows: int = 0,
+        tracking_url: str | None = None,
+    ) -> int:
+        """Apply one transaction's staged relations, one per table, as ONE new version on each of those tables,
+        atomically: one DuckDB transaction under the lock, so a query sees all of them or none (a multi-table
+        transaction of the transaction interface, StarRocks 4.0, is one `TransactionState` over several
+        tables: fe `StreamLoadMultiStmtTask.commitTxn` -> `TransactionStmtExecutor.commitStmt`). Raises
+        EmulatorError (Too many versions) before writing anything."""
+
+        def writer(part: StagedPart) -> _TableWrite:
+            def write(con: duckdb.DuckDBPyConnection) -> int:
+                return apply_staged(
+                    con,
+                    part.meta,
+                    part.staged,
+                    part.columns,
+                    part.merge_condition,
+                    part.partial_update,
+                    self.primary_key_limit_size,
+                )
+
+            return _TableWrite(part.meta, part.load_bytes, write)
+
+        return self._commit_version(
+            txn_id,
+            [writer(part) for part in parts],
+            scan_rows=scan_rows,
+            filtered_rows=filtered_rows,
+            unselected_rows=unselected_rows,
             tracking_url=tracking_url,
         )
 
@@ -339,29 +400,32 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
             row = con.execute(insert_sql).fetchone()
             return int(row[0]) if row else 0
 
-        return self._commit_version(txn_id, meta, write, scan_rows=None, load_bytes=load_bytes)
+        return self._commit_version(txn_id, [_TableWrite(meta, load_bytes, write)], scan_rows=None)
 
     def _commit_version(
         self,
         txn_id: int,
-        meta: TableMeta,
-        write: Callable[[duckdb.DuckDBPyConnection], int],
+        writes: Sequence[_TableWrite],
         *,
         scan_rows: int | None,
         filtered_rows: int = 0,
         unselected_rows: int = 0,
-        load_bytes: int = 0,
         tracking_url: str | None = None,
     ) -> int:
-        """`write(con)` the load's rows and publish them as one version in one DuckDB transaction; the job
-        becomes VISIBLE with its counts (`scan_rows` None: the rows written)."""
+        """Run each table's write and publish one version on each, in one DuckDB transaction; the job becomes
+        VISIBLE with its counts (`scan_rows` None: the rows written)."""
         started = time.perf_counter()
         with self.lock:
-            self.ledger.check_versions(meta.db, meta.name, self.tablet_max_versions)
+            for table in writes:
+                self.ledger.check_versions(table.meta.db, table.meta.name, self.tablet_max_versions)
             self.con.begin()
             try:
-                loaded = write(self.con)
-                self.ledger.publish_version(meta.db, meta.name, load_bytes, counts_as_load=True)
+                loaded = 0
+                for table in writes:
+                    loaded += table.write(self.con)
+                    self.ledger.publish_version(
+                        table.meta.db, table.meta.name, table.load_bytes, counts_as_load=True
+                    )
                 self.ledger.set_state(
                     txn_id,
                     "VISIBLE",
@@ -369,7 +433,7 @@ class Engine(SchemaChanges, RecycleBin, Replicas):
                     filtered_rows=filtered_rows,
                     unselected_rows=unselected_rows,
                     sink_rows=loaded,
-                    load_bytes=load_bytes,
+                    load_bytes=sum(table.load_bytes for table in writes),
                     tracking_url=tracking_url,
                 )
                 self.con.commit()

@@ -253,12 +253,16 @@ class Ledger:
         }
 
     def commit_times(self) -> dict[str, list[float]]:
-        """Unix commit time of every committed load per `db.table`, in commit order (benchmarks' load rate)."""
+        """Unix commit time of every committed load per `db.table`, in commit order (benchmarks' load rate); a
+        multi-table transaction's job names its tables comma-separated and counts for each."""
         rows = self.con.execute(
-            f"SELECT db, tbl, list(commit_unix ORDER BY commit_unix) FROM {SCHEMA}.loads "
-            "WHERE commit_unix IS NOT NULL GROUP BY db, tbl"
+            f"SELECT db, tbl, commit_unix FROM {SCHEMA}.loads WHERE commit_unix IS NOT NULL ORDER BY commit_unix"
         ).fetchall()
-        return {f"{db}.{tbl}": list(times) for db, tbl, times in rows}
+        times: dict[str, list[float]] = {}
+        for db, tables, unix in rows:
+            for table in tables.split(","):
+                times.setdefault(f"{db}.{table}", []).append(unix)
+        return times
 
     def load_totals(self) -> dict[str, int]:
         rows = self.con.execute(f"SELECT state, count(*) FROM {SCHEMA}.loads GROUP BY state").fetchall()
