@@ -19,14 +19,18 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/python -m demo
 
+# Three workers on two cores: a test mostly waits (for the emulator, a connector process, a flush interval), so a
+# third worker fills the waits. TEST_WORKERS=0 runs in one process (pytest-xdist's -n 0).
+TEST_WORKERS ?= 3
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 unit: install
-	$(BIN)/python -m pytest -q unit_tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) unit_tests
 
 integration: install
-	$(BIN)/python -m pytest -q integration_tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) integration_tests
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -8,11 +8,14 @@ installed in it, running `python -m venv --clear` and `pip install` only when th
 Why: Airbyte runs every connector in its own container, with its own dependencies; the demo's source
 (source-faker) and the PyAirbyte test each pin an airbyte-cdk or other libraries this project does not run
 on. A venv per tool gives each its own interpreter instead of narrowing our dependency ranges, and caching it
-under .demo/ means a fresh clone installs each once from the package index, not once per run.
+under .demo/ means a fresh clone installs each once from the package index, not once per run. `ensure()` holds
+an exclusive lock on `<path>.lock` (fcntl.flock) while it checks and installs, so the test workers of `make
+test` that need the same venv install it once and the others wait for it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -58,12 +61,17 @@ class PinnedVenv:
 
     def ensure(self, say: Callable[[str], object] = print, expect: str | None = None) -> PinnedVenv:
         """Install unless already installed; `expect` names an executable the package must provide."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.parent / f"{self.path.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            return self._ensure_locked(say, expect)
+
+    def _ensure_locked(self, say: Callable[[str], object], expect: str | None) -> PinnedVenv:
         if self.marker.exists() and (expect is None or self.executable(expect).exists()):
             say(f"{self.requirement} already installed in {self.path}")
             return self
         say(f"creating {self.path} and installing {self.requirement} into it (first run only)")
         started = time.monotonic()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         _run([sys.executable, "-m", "venv", "--clear", str(self.path)], f"create {self.path}")
         _run(
             [
