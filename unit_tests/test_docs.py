@@ -164,6 +164,14 @@ def test_readme_relative_links_point_at_files_that_exist() -> None:
     assert not missing
 
 
+def test_readme_module_map_names_every_connector_module_once() -> None:
+    text = README.read_text(encoding="utf-8")
+    table = text.split("| job | modules in `destination_starrocks/` |", 1)[1].split("\n\n", 1)[0]
+    named = re.findall(r"`([a-z_]+\.py)`", table)
+    modules = sorted(path.name for path in (ROOT / "destination_starrocks").glob("*.py"))
+    assert sorted(named) == [name for name in modules if name != "__init__.py"]
+
+
 def _pyproject_version() -> str:
     import tomllib
 
