@@ -24,7 +24,7 @@ demo: install
 TEST_WORKERS ?= 3
 
 test: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 unit: install
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) unit_tests
