@@ -289,15 +289,19 @@ class Writer:
         Per record this is one orjson decode, one shape (one orjson encode), one append; everything else is
         kept out of the loop: the stream's runtime, and the shape and append functions bound to it, are looked
         up only when the stream changes (sources send runs of one stream), and blank lines are noticed only
-        when they fail to decode.
+        when they fail to decode. The stream's size limits are locals too, and its received count is added
+        to the ledger in one step (`counted`) before anything reads it: before a seal, a STATE, a TRACE, a
+        change of stream, and when the block ends or fails.
         """
         loads = orjson.loads
         received = self._ledger.received
         line_no = self._line_no
         records = 0
+        counted = 0  # records of `key` shaped and buffered, not yet in received[key] nor in `records`
         last_name = last_namespace = runtime = None
         key = buffer = shaper = shape = add = None
         dedup = False
+        byte_limit = row_limit = 0
         try:
             for line in lines:
                 line_no += 1
@@ -321,10 +325,15 @@ class Writer:
                             or name != last_name
                             or (namespace is not last_namespace and namespace != last_namespace)
                         ):
+                            if counted:
+                                received[key] += counted
+                                records += counted
+                                counted = 0
                             runtime = self._route(name, namespace, line_no)
                             last_name, last_namespace = name, namespace
                             key, buffer, shaper = runtime.key, runtime.buffer, runtime.target.shaper
                             shape, add, dedup = shaper.shape, buffer.add, runtime.target.dedup
+                            byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
                         meta = record.get("meta")
                         emitted_at = record.get("emitted_at") or 0
                         data = record["data"]
@@ -336,19 +345,29 @@ class Writer:
                             )
                         else:
                             size = add(shape(data, emitted_at, meta and meta.get("changes")))
-                        received[key] += 1
-                        records += 1
-                        if size >= runtime.byte_limit or buffer.records >= runtime.row_limit:
+                        counted += 1
+                        if size >= byte_limit or buffer.records >= row_limit:
+                            received[key] += counted
+                            records += counted
+                            counted = 0
                             self._seal(
                                 runtime,
                                 flush_policy.size_reason(
-                                    self._limits, buffer.records, size, runtime.row_limit, runtime.byte_limit
+                                    self._limits, buffer.records, size, row_limit, byte_limit
                                 ),
                             )
-                    elif kind == "STATE":
-                        self._on_state(message, line)
-                    elif kind == "TRACE":
-                        self._on_trace(message, line_no)
+                            byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
+                    elif kind == "STATE" or kind == "TRACE":
+                        if counted:
+                            received[key] += counted
+                            records += counted
+                            counted = 0
+                        if kind == "STATE":
+                            self._on_state(message, line)
+                        else:
+                            self._on_trace(message, line_no)
+                        if runtime is not None:  # a seal or a commit may have changed the stream's limits
+                            byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
                     # LOG, CONTROL and other types carry nothing for a destination.
                 except (KeyError, TypeError, AttributeError, ValueError) as exc:
                     # A message of the wrong shape (no stream, data not an object, a bad emitted_at...):
@@ -358,6 +377,9 @@ class Writer:
                         f"({type(exc).__name__}: {exc}): {line[:200]!r}"
                     ) from None
         finally:
+            if counted:
+                received[key] += counted
+                records += counted
             self._line_no = line_no
             self.summary.records += records
 
