@@ -392,8 +392,9 @@ def _check_after_kill(
     before: dict[int, int],
     report: ChaosReport,
     in_flight: bool,
-) -> None:
-    """Every record before an echoed STATE is committed; count the append rows this run committed past it.
+) -> int:
+    """Every record before an echoed STATE is committed; count (and return) the append rows this run committed
+    past it.
 
     `before` holds the append stream's row counts per id (ids from the run's starting position) before the
     run. Rows this run added at ids at or past its last echoed STATE will be loaded again, since the source
@@ -417,6 +418,7 @@ def _check_after_kill(
         if stored.get(i % DEDUP_KEYS, -1) < i:
             report.violations.append(f"dedup: key {i % DEDUP_KEYS} lacks record {i} before an echoed STATE")
             break
+    return sum(added.values())
 
 
 def _final_check(emulator: Any, database: str, source: Source, report: ChaosReport) -> None:
@@ -541,15 +543,19 @@ def run_chaos(
                 report.violations.append(
                     f"cycle {cycle}: the connector reported {errors[0]['message'][:300]}"
                 )
+            past = 0
             if not final:
                 _settle(emulator)
-                _check_after_kill(emulator, database, resume, before, report, in_flight)
+                past = _check_after_kill(emulator, database, resume, before, report, in_flight)
                 if watch is not None:
                     echoed = (resume[APPEND_STREAM], resume[DEDUP_STREAM])
                     leftover = watch.check(echoed, f"after kill {cycle}")
                     report.commit_window_runs += leftover != watch.shown(echoed)
             if log is not None:
-                log(f"cycle {cycle}: kill at {kill_after and round(kill_after, 2)}s, resume {resume}")
+                log(
+                    f"cycle {cycle}: kill at {kill_after and round(kill_after, 2)}s, resume {resume}"
+                    + (f", {past} append rows committed past the last echoed STATE" if past else "")
+                )
         _settle(emulator)
         _final_check(emulator, database, source, report)
     finally:
