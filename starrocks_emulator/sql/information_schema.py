@@ -200,16 +200,17 @@ class InformationSchema:
         self._con = duckdb.connect(":memory:")
         self._lock = threading.Lock()
 
-    def _metas(self, only: dict[str, str] | None = None) -> list[TableMeta]:
-        """Tables' metadata, limited to `only` ({"TABLE_SCHEMA": db, "TABLE_NAME": name}) when the query's
-        WHERE pins them: building every table's rows per query made one lookup cost O(tables in the catalog)."""
+    def _metas(self, only: dict[str, Any] | None = None) -> list[TableMeta]:
+        """Tables' metadata, limited to `only` ({"TABLE_SCHEMA": {db, ...}, "TABLE_NAME": {name, ...}}) when the
+        query's WHERE pins them: building every table's rows per query made one lookup cost O(tables in the
+        catalog)."""
         only = only or {}
         metas = []
         for db in self.engine.databases():
-            if "TABLE_SCHEMA" in only and db != only["TABLE_SCHEMA"]:
+            if "TABLE_SCHEMA" in only and db not in only["TABLE_SCHEMA"]:
                 continue
             for name in self.engine.tables(db):
-                if "TABLE_NAME" in only and name != only["TABLE_NAME"]:
+                if "TABLE_NAME" in only and name not in only["TABLE_NAME"]:
                     continue
                 metas.append(self.engine.table(db, name))
         return metas
@@ -226,12 +227,11 @@ class InformationSchema:
                 for db in [INFORMATION_SCHEMA, *self.engine.databases()]
             ]
         if table == "tables":
-            stats = self.engine.stats().get("tables", {})
+            metas = self._metas(only)
+            sizes = self.engine.table_sizes([(meta.db, meta.name) for meta in metas])
             out = []
-            for meta in self._metas(only):
-                entry = stats.get(f"{meta.db}.{meta.name}", {})
-                rows, size = int(entry.get("rows", 0)), int(entry.get("bytes", 0))
-                created = self.engine.table_created_at(meta.db, meta.name)
+            for meta in metas:
+                rows, size, created = sizes[(meta.db, meta.name)]
                 out.append((
                     "def", meta.db, meta.name, "BASE TABLE", "StarRocks", None, None, rows,
                     size // rows if rows else 0, size, None, None, None, None, created, created, None,
@@ -309,26 +309,40 @@ class InformationSchema:
 
 
 def _pinned(select: exp.Expression) -> dict[str, Any]:
-    """`TABLE_SCHEMA = 'x'` / `TABLE_NAME = 'y'` / `TABLE_ID = n` conditions that every row of the answer must meet
-    (equalities joined to the WHERE only through AND), so rows that fail them need not be built."""
+    """`TABLE_SCHEMA = 'x'` / `TABLE_NAME IN ('y', 'z')` / `TABLE_ID = n` conditions that every row of the answer
+    must meet (joined to the WHERE only through AND), so rows that fail them need not be built: the names as a
+    set of the strings allowed, TABLE_ID as an int. A connector that looks up its streams' tables with one IN
+    per sync start (destination_starrocks/truncate_resume.py) had made every table's rows per lookup."""
     where = select.args.get("where")
     if where is None:
         return {}
-    out: dict[str, str] = {}
-    for eq in where.find_all(exp.EQ):
-        column, literal = eq.left, eq.right
-        if isinstance(column, exp.Literal) and isinstance(literal, exp.Column):
-            column, literal = literal, column
-        if not (isinstance(column, exp.Column) and isinstance(literal, exp.Literal)):
+    out: dict[str, Any] = {}
+    for condition in where.find_all(exp.EQ, exp.In):
+        if not _joined_to_where(condition):
             continue
-        name = column.name.upper()
-        if not (name in ("TABLE_SCHEMA", "TABLE_NAME") and literal.is_string) and not (
-            name == "TABLE_ID" and literal.is_int
+        if isinstance(condition, exp.In):
+            column, values = condition.this, condition.expressions
+            if condition.args.get("query") or condition.args.get("unnest") or condition.args.get("field"):
+                continue
+        else:
+            column, literal = condition.left, condition.right
+            if isinstance(column, exp.Literal) and isinstance(literal, exp.Column):
+                column, literal = literal, column
+            values = [literal]
+        if not (
+            isinstance(column, exp.Column) and values and all(isinstance(v, exp.Literal) for v in values)
         ):
             continue
-        parent = eq.parent
-        while isinstance(parent, (exp.And, exp.Paren)):
-            parent = parent.parent
-        if isinstance(parent, exp.Where):
-            out[name] = int(literal.this) if name == "TABLE_ID" else literal.this
+        name = column.name.upper()
+        if name in ("TABLE_SCHEMA", "TABLE_NAME") and all(v.is_string for v in values):
+            out[name] = frozenset(v.this for v in values)
+        elif name == "TABLE_ID" and isinstance(condition, exp.EQ) and values[0].is_int:
+            out[name] = int(values[0].this)
     return out
+
+
+def _joined_to_where(condition: exp.Expression) -> bool:
+    parent = condition.parent
+    while isinstance(parent, (exp.And, exp.Paren)):
+        parent = parent.parent
+    return isinstance(parent, exp.Where)
