@@ -315,9 +315,11 @@ def _date(value: Any) -> str:
     if type(value) is not str:
         raise Change(None, NULLED, SERIALIZATION_ERROR)
     try:
-        if len(value) == 10:
+        if len(value) == 10 and value[4] == "-" and value[7] == "-":
             date.fromisoformat(value)  # validates; "YYYY-MM-DD" is already what StarRocks wants
             return value
+        # Other ISO 8601 shapes Python reads ("2024-W01-1", "20240101", a date-time) are re-written as
+        # YYYY-MM-DD: StarRocks' DATE parser is not known to read week or basic dates.
         return datetime.fromisoformat(value).date().isoformat()
     except ValueError:
         raise Change(None, NULLED, SERIALIZATION_ERROR) from None
@@ -333,7 +335,8 @@ def _datetime(value: Any) -> str:
     except (ValueError, TypeError):
         raise Change(None, NULLED, SERIALIZATION_ERROR) from None
     # Fast path, most values: already UTC (or naive) in the extended format -> re-cut the text. The parse
-    # above validated it; [7] and [13] tell the extended calendar format from week/ordinal/basic ones.
+    # above validated it; [7] and [13] tell the extended calendar format from week/ordinal/basic ones, and [10]
+    # is the separator (Python reads any character there: "2024-01-01x12:34:56" goes the slow way).
     if parsed.tzinfo is None:
         body = value
     elif value[-1] == "Z":
@@ -342,7 +345,7 @@ def _datetime(value: Any) -> str:
         body = value[:-6]
     else:
         body = ""
-    if 19 <= len(body) < 27 and body[7] == "-" and body[13] == ":":
+    if 19 <= len(body) < 27 and body[7] == "-" and body[13] == ":" and body[10] in "T ":
         return body.replace("T", " ")
     if parsed.tzinfo is not None:
         try:
