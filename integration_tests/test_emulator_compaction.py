@@ -121,6 +121,9 @@ def test_be_configs_needs_operate_and_sets_the_version_limit_at_runtime():
         with pytest.raises(pymysql.MySQLError) as denied:
             loader.execute("SELECT VALUE FROM information_schema.be_configs")
         assert denied.value.args[0] == 5203 and denied.value.args[1].startswith(OPERATE_DENIED)
+        with pytest.raises(pymysql.MySQLError) as denied:
+            loader.execute("SHOW TABLET FROM d.t")  # OPERATE too, even on a table it may load into
+        assert denied.value.args[0] == 5203 and denied.value.args[1].startswith(OPERATE_DENIED)
         with pytest.raises(pymysql.MySQLError):
             loader.execute(
                 "UPDATE information_schema.be_configs SET VALUE = 1 WHERE NAME = 'tablet_max_versions'"

@@ -66,7 +66,7 @@ def operate_denied() -> EmulatorError:
     )
 
 
-def _require_operate(engine: Any, user: str | None) -> None:
+def require_operate(engine: Any, user: str | None) -> None:
     if user is not None and not engine.has_privilege(user, "OPERATE", None, None):
         raise operate_denied()
 
@@ -78,7 +78,7 @@ def _backend_ids(engine: Any) -> list[int]:
 def rows(engine: Any, table: str, user: str | None, only: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Rows of be_tablets / be_configs for `user` (None: no privilege filter); `only` may pin TABLE_ID."""
     if table == "be_configs":
-        _require_operate(engine, user)
+        require_operate(engine, user)
         return [
             (be_id, name, str(getattr(engine, attribute)), type_name, default, True)
             for be_id in _backend_ids(engine)
@@ -107,7 +107,7 @@ def _unquote(text: str) -> str:
 
 def update_be_config(engine: Any, user: str, match: re.Match[str]) -> None:
     """`UPDATE information_schema.be_configs SET VALUE = v WHERE NAME = 'k'` on every BE."""
-    _require_operate(engine, user)
+    require_operate(engine, user)
     name, value = _unquote(match.group("name")), _unquote(match.group("value"))
     if name not in _CONFIGS:
         raise EmulatorError(1064, f"'{name}' is not found")
