@@ -421,9 +421,12 @@ def coercer(sr_type: SrType, field_kind: str | None = None) -> tuple[tuple[type,
 TYPE_TABLE: list[tuple[str, str, str]] = [
     ("`string`", _KIND_TYPE[STRING], "longer than 65533 bytes: cut at a UTF-8 boundary, `TRUNCATED`; "
      "a non-string value is kept as its JSON text"),
-    ("`string`, `format: date`", _KIND_TYPE[DATE], "not an ISO 8601 date: `NULLED`"),
+    ("`string`, `format: date`", _KIND_TYPE[DATE],
+     "sent as `YYYY-MM-DD` (ISO 8601 week and basic dates, and date-times, are rewritten to it); "
+     "not an ISO 8601 date: `NULLED`"),
     ("`string`, `format: date-time` (with or without zone)", _KIND_TYPE[DATETIME],
-     "converted to UTC, `YYYY-MM-DD HH:MM:SS[.ffffff]`; unparseable: `NULLED`"),
+     "converted to UTC, `YYYY-MM-DD HH:MM:SS[.ffffff]` whatever separator the source used between date and "
+     "time; unparseable: `NULLED`"),
     ("`string`, `format: time` (with or without zone)", _KIND_TYPE[TIME], "kept as given; not a time: `NULLED`"),
     ("`integer`", _KIND_TYPE[BIGINT], "beyond BIGINT, or not an integer: `NULLED`"),
     ("`integer` or `string`, `airbyte_type: big_integer`", _KIND_TYPE[LARGEINT], "beyond 128 bits: `NULLED`"),
