@@ -12,6 +12,7 @@ disk for that long.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from destination_starrocks.errors import StarRocksSqlError, TransientError
@@ -30,14 +31,7 @@ def rename_table(sql: Any, db: str, staging: str, final: str) -> None:
             f"ALTER TABLE {_qualified(db, staging)} RENAME {quote_identifier(final)}", idempotent=False
         )
     except OutcomeUnknown:
-        present = {
-            str(row[0])
-            for row in sql.query(
-                "SELECT TABLE_NAME FROM information_schema.tables_config WHERE TABLE_SCHEMA = %s "
-                "AND TABLE_NAME IN (%s, %s)",
-                (db, staging, final),
-            )
-        }
+        present = existing_tables(sql, db, [staging, final])
         if staging in present or final not in present:
             raise TransientError(
                 f"Lost the connection while renaming {db}.{staging} to {final}, and it did not happen."
@@ -78,3 +72,13 @@ def _table_ids(sql: Any, db: str, *tables: str) -> dict[str, int] | None:
 
 def _qualified(db: str, table: str) -> str:
     return f"{quote_identifier(db)}.{quote_identifier(table)}"
+
+
+def existing_tables(sql: Any, db: str, names: Sequence[str]) -> set[str]:
+    """Which of `names` are tables of `db`, in one query."""
+    marks = ", ".join("%s" for _ in names)
+    rows = sql.query(
+        f"SELECT TABLE_NAME FROM information_schema.tables WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
+        (db, *names),
+    )
+    return {str(row[0]) for row in rows}

@@ -34,7 +34,7 @@ from destination_starrocks.naming import quote_identifier, staging_table_name
 from destination_starrocks.surrogate_copy import Loads
 from destination_starrocks.table_copy import GENERATION_ID, RowCopy, qualified, run_once
 from destination_starrocks.table_rebuild import drop_leftovers, rebuild_table_name
-from destination_starrocks.table_swap import drop_owned_table
+from destination_starrocks.table_swap import drop_owned_table, existing_tables
 
 logger = logging.getLogger("airbyte")
 
@@ -58,7 +58,7 @@ def route(
 ) -> Route:
     """Decide where the stream loads (see the module docstring); drops what no longer counts."""
     staging = staging_table_name(final)
-    present = _existing_tables(
+    present = existing_tables(
         sql, db, [final, staging, rebuild_table_name(final), rebuild_table_name(staging)]
     )
     drop_leftovers(sql, db, [final, staging], present.__contains__)
@@ -137,15 +137,6 @@ def _holds_rows_before(sql: Any, describe: Callable[[str], Any], db: str, table:
         f"SELECT 1 FROM {qualified(db, table)} WHERE {_gen()} IS NULL OR {_gen()} < {int(minimum)} LIMIT 1"
     )
     return bool(rows)
-
-
-def _existing_tables(sql: Any, db: str, names: Sequence[str]) -> set[str]:
-    marks = ", ".join("%s" for _ in names)
-    rows = sql.query(
-        f"SELECT TABLE_NAME FROM information_schema.tables WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
-        (db, *names),
-    )
-    return {str(row[0]) for row in rows}
 
 
 def _gen() -> str:
