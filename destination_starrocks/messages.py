@@ -10,6 +10,7 @@ LOG and TRACE messages go through `redact()`, so a registered secret (the passwo
 
 from __future__ import annotations
 
+import io
 import logging
 import queue
 import sys
@@ -42,10 +43,14 @@ def redact(text: str) -> str:
 
 
 class LineReader:
-    """Reads a byte stream in a thread and hands out lists of complete lines.
+    """Reads a byte stream in a thread and hands out lists of complete lines (without their newline).
 
     Lines come in blocks so that the per-line cost is a list iteration, not a queue operation; the writer can
     wait on `next_block(timeout)` and still run its timers (a quiet source must not hold a STATE forever).
+    A block is whatever one read returned (`read1`: what the pipe holds, not a fixed size), cut into lines by
+    iterating a BytesIO over it: that finds newlines with memchr, where `bytes.split` compares byte by byte
+    (77 ns per 450-byte line with the newline cut off, against 172 ns for `split`, measured on the bench's
+    input), and the reader holds the GIL the writer needs while it cuts.
     """
 
     def __init__(self, stream: IO[bytes]) -> None:
@@ -65,7 +70,9 @@ class LineReader:
                 if b"\n" not in chunk:
                     partial.append(chunk)
                     continue
-                lines = chunk.split(b"\n")
+                lines = list(io.BytesIO(chunk))
+                rest = b"" if lines[-1].endswith(b"\n") else lines.pop()  # a line that straddles reads
+                lines = [line[:-1] for line in lines]
                 if partial:
                     # Only the line that straddles the reads is joined: joining the whole chunk would copy
                     # every block once more (a fresh 1 MiB allocation, its pages faulted in: the reader's
@@ -73,7 +80,6 @@ class LineReader:
                     partial.append(lines[0])
                     lines[0] = b"".join(partial)
                     partial = []
-                rest = lines.pop()
                 if rest:
                     partial.append(rest)
                 self._blocks.put(lines)

@@ -57,6 +57,7 @@ from destination_starrocks.type_mapping import (
     SrType,
     coercer,
 )
+from destination_starrocks.typed_records import TypedRecords, compile_typed
 
 CDC_DELETED_AT = "_ab_cdc_deleted_at"
 _EPOCH = datetime(1970, 1, 1)
@@ -118,6 +119,8 @@ class RowShaper:
     # `shape(data, emitted_at_ms, meta_changes=None) -> bytes` is the generated function itself, not a method
     # that calls it: one Python call less per record.
     shape: Callable[..., bytes] = field(init=False, repr=False)
+    # The same rows from typed decoding (typed_records.py), for streams in its domain; else None.
+    typed: TypedRecords | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         key_plans = {plan.path: plan for plan in self.plans if plan.key}
@@ -345,6 +348,7 @@ def _compile(shaper: RowShaper):
     lines.append("    return out")
     code = "\n".join(lines)
     exec(compile(code, f"<shape {shaper.stream!r}>", "exec"), namespace)  # noqa: S102 - our own code
+    shaper.typed = compile_typed(shaper, runtime, namespace["RAW_IDS"])
     return namespace["shape"]
 
 

@@ -51,6 +51,7 @@ from destination_starrocks.stop_signals import LOAD_GRACE_SECONDS, Stopped
 from destination_starrocks.stream_completion import COMPLETE, INCOMPLETE, SOURCE_ERROR, StreamEnd
 from destination_starrocks.stream_load import LoadRequest, LoadResult
 from destination_starrocks.table_loads import TableLoads
+from destination_starrocks.typed_records import RECORD_PREFIX, TypedRecords
 
 logger = logging.getLogger("airbyte")
 
@@ -58,6 +59,9 @@ PROGRESS_EVERY_SECONDS = 10.0
 IDLE_WAIT_SECONDS = 5.0
 # While loads are in flight, wake up this often to release the states they unblock.
 INFLIGHT_WAIT_SECONDS = 0.1
+# Lines of a stream its typed path may fail to take before the writer stops trying it (a miss costs a second
+# decode): a source whose records carry `meta`, or keys the schema does not declare, goes the general way.
+TYPED_MISSES_ALLOWED = 1000
 
 
 class Shaper(Protocol):
@@ -118,6 +122,11 @@ class StreamRuntime:
     txn_number: int = 1  # transaction mode: the open transaction's number (part of its label)
     txn_records: int = 0  # records in chunks of the open transaction
     txn_oldest: float | None = None  # arrival of the open transaction's oldest record
+    typed: TypedRecords | None = None  # the shaper's typed path; dropped when too few lines fit it
+    typed_misses: int = 0  # lines of this stream the typed path did not take
+
+    def __post_init__(self) -> None:
+        self.typed = getattr(self.target.shaper, "typed", None)
 
     def active(self) -> bool:
         return not self.buffer.is_empty() or self.txn_records > 0
@@ -300,82 +309,111 @@ class Writer:
         counted = 0  # records of `key` shaped and buffered, not yet in received[key] nor in `records`
         last_name = last_namespace = runtime = None
         key = buffer = shaper = shape = add = None
+        typed_decode = typed_shape = None  # the stream's typed path (typed_records.py), if it has one
+        typed_errors: tuple[type[Exception], ...] = ()
         dedup = False
         byte_limit = row_limit = 0
         try:
             for line in lines:
                 line_no += 1
-                try:
-                    message = loads(line)
-                    kind = message["type"]
-                except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
-                    if not line or line.isspace():
-                        continue
-                    raise InputError(
-                        f"Input line {line_no} is not an Airbyte message ({_reason(exc)}): {line[:200]!r}"
-                    ) from None
-                try:
-                    if kind == "RECORD":
-                        record = message["record"]
-                        name = record["stream"]
-                        namespace = record.get("namespace")
-                        # `is not` first: no namespace is None, and None != None is a slow generic comparison.
-                        if (
-                            runtime is None
-                            or name != last_name
-                            or (namespace is not last_namespace and namespace != last_namespace)
+                size = -1
+                if typed_decode is not None and line.startswith(RECORD_PREFIX):
+                    # The current stream's typed path; a line it does not take goes the general way below.
+                    try:
+                        typed = typed_decode(line).record
+                    except typed_errors:
+                        runtime.typed_misses += 1
+                        if runtime.typed_misses > TYPED_MISSES_ALLOWED:
+                            typed_decode = runtime.typed = None  # this source's records rarely fit it
+                    else:
+                        namespace = typed.namespace
+                        if typed.stream == last_name and (
+                            namespace is last_namespace or namespace == last_namespace
                         ):
+                            data = typed.data
+                            row = typed_shape(data, typed.emitted_at or 0)
+                            if row is not None:
+                                size = add(row)
+                if size < 0:
+                    try:
+                        message = loads(line)
+                        kind = message["type"]
+                    except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+                        if not line or line.isspace():
+                            continue
+                        raise InputError(
+                            f"Input line {line_no} is not an Airbyte message ({_reason(exc)}): {line[:200]!r}"
+                        ) from None
+                    try:
+                        if kind == "RECORD":
+                            record = message["record"]
+                            name = record["stream"]
+                            namespace = record.get("namespace")
+                            # `is not` first: no namespace is None, and None != None is a slow generic comparison.
+                            if (
+                                runtime is None
+                                or name != last_name
+                                or (namespace is not last_namespace and namespace != last_namespace)
+                            ):
+                                if counted:
+                                    received[key] += counted
+                                    records += counted
+                                    counted = 0
+                                runtime = self._route(name, namespace, line_no)
+                                last_name, last_namespace = name, namespace
+                                key, buffer, shaper = runtime.key, runtime.buffer, runtime.target.shaper
+                                shape, add, dedup = shaper.shape, buffer.add, runtime.target.dedup
+                                byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
+                                typed = runtime.typed
+                                typed_decode = None
+                                if typed is not None:
+                                    typed_decode, typed_shape, typed_errors = (
+                                        typed.decode,
+                                        typed.shape,
+                                        typed.errors,
+                                    )
+                            meta = record.get("meta")
+                            emitted_at = record.get("emitted_at") or 0
+                            data = record["data"]
+                            if dedup:
+                                dedup_key = shaper.dedup_key(data)
+                                cursor = shaper.cursor_value(data)
+                                size = buffer.add_keyed(
+                                    dedup_key, cursor, shape(data, emitted_at, meta and meta.get("changes"))
+                                )
+                            else:
+                                size = add(shape(data, emitted_at, meta and meta.get("changes")))
+                        elif kind == "STATE" or kind == "TRACE":
                             if counted:
                                 received[key] += counted
                                 records += counted
                                 counted = 0
-                            runtime = self._route(name, namespace, line_no)
-                            last_name, last_namespace = name, namespace
-                            key, buffer, shaper = runtime.key, runtime.buffer, runtime.target.shaper
-                            shape, add, dedup = shaper.shape, buffer.add, runtime.target.dedup
-                            byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
-                        meta = record.get("meta")
-                        emitted_at = record.get("emitted_at") or 0
-                        data = record["data"]
-                        if dedup:
-                            dedup_key = shaper.dedup_key(data)
-                            cursor = shaper.cursor_value(data)
-                            size = buffer.add_keyed(
-                                dedup_key, cursor, shape(data, emitted_at, meta and meta.get("changes"))
-                            )
+                            if kind == "STATE":
+                                self._on_state(message, line)
+                            else:
+                                self._on_trace(message, line_no)
+                            if runtime is not None:  # a seal or a commit may have changed the stream's limits
+                                byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
+                            continue
                         else:
-                            size = add(shape(data, emitted_at, meta and meta.get("changes")))
-                        counted += 1
-                        if size >= byte_limit or buffer.records >= row_limit:
-                            received[key] += counted
-                            records += counted
-                            counted = 0
-                            self._seal(
-                                runtime,
-                                flush_policy.size_reason(
-                                    self._limits, buffer.records, size, row_limit, byte_limit
-                                ),
-                            )
-                            byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
-                    elif kind == "STATE" or kind == "TRACE":
-                        if counted:
-                            received[key] += counted
-                            records += counted
-                            counted = 0
-                        if kind == "STATE":
-                            self._on_state(message, line)
-                        else:
-                            self._on_trace(message, line_no)
-                        if runtime is not None:  # a seal or a commit may have changed the stream's limits
-                            byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
-                    # LOG, CONTROL and other types carry nothing for a destination.
-                except (KeyError, TypeError, AttributeError, ValueError) as exc:
-                    # A message of the wrong shape (no stream, data not an object, a bad emitted_at...):
-                    # nothing of it was buffered; say which line, after committing what came before.
-                    raise InputError(
-                        f"Input line {line_no} is a {kind} message of the wrong shape "
-                        f"({type(exc).__name__}: {exc}): {line[:200]!r}"
-                    ) from None
+                            continue  # LOG, CONTROL and other types carry nothing for a destination.
+                    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                        # A message of the wrong shape (no stream, data not an object, a bad emitted_at...):
+                        # nothing of it was buffered; say which line, after committing what came before.
+                        raise InputError(
+                            f"Input line {line_no} is a {kind} message of the wrong shape "
+                            f"({type(exc).__name__}: {exc}): {line[:200]!r}"
+                        ) from None
+                counted += 1
+                if size >= byte_limit or buffer.records >= row_limit:
+                    received[key] += counted
+                    records += counted
+                    counted = 0
+                    self._seal(
+                        runtime,
+                        flush_policy.size_reason(self._limits, buffer.records, size, row_limit, byte_limit),
+                    )
+                    byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
         finally:
             if counted:
                 received[key] += counted

@@ -158,7 +158,7 @@ def writer_loop(rounds: int = 7, lines_per_round: int = 20_000) -> None:
 
             writer = Writer(config, [_Target(shape)], send, _NoTables(), Output(io.BytesIO()))
             writer._consume(lines)
-            writer._pool.shutdown()
+            writer._stop_pool()
 
         best = {"floor": float("inf"), "writer": float("inf")}
         for _ in range(rounds):
