@@ -55,6 +55,7 @@ def read_config(path: str) -> StarRocksConfig:
 # glibc mallopt() parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 FIXED_MMAP_THRESHOLD_BYTES = 128 * 1024
+GIL_SWITCH_SECONDS = 0.0005
 
 
 def return_freed_buffers_to_the_os() -> None:
@@ -73,6 +74,17 @@ def return_freed_buffers_to_the_os() -> None:
         pass
 
 
+def hand_the_gil_over_sooner() -> None:
+    """Let the load and reader threads take the GIL within 0.5 ms instead of Python's default 5 ms.
+
+    The writer's loop holds the GIL almost all the time; a thread sending a load body needs it back after
+    every socket write, and at 5 ms per hand-over a 128 MiB body took 1.77 s to reach the emulator instead
+    of 0.65 s (bench `bulk`, the first load, while the loop kept reading; the whole run went from 6.6 to
+    5.5 s of wall time). The cost is a few more switches per second for the loop.
+    """
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
+
+
 def main(argv: list[str], stdin: IO[bytes] | None = None, output: Output | None = None) -> int:
     parser = argparse.ArgumentParser(prog="destination-starrocks write")
     parser.add_argument("command", choices=["write"])
@@ -80,6 +92,7 @@ def main(argv: list[str], stdin: IO[bytes] | None = None, output: Output | None 
     parser.add_argument("--catalog", required=True)
     args = parser.parse_args(argv)
     return_freed_buffers_to_the_os()
+    hand_the_gil_over_sooner()
     output = output or Output()
     handler = AirbyteLogHandler(output)
     logger.handlers[:] = [handler]
