@@ -317,14 +317,13 @@ class Writer:
             for line in lines:
                 line_no += 1
                 size = -1
+                missed = None
                 if typed_decode is not None and line.startswith(RECORD_PREFIX):
                     # The current stream's typed path; a line it does not take goes the general way below.
                     try:
                         typed = typed_decode(line).record
                     except typed_errors:
-                        runtime.typed_misses += 1
-                        if runtime.typed_misses > TYPED_MISSES_ALLOWED:
-                            typed_decode = runtime.typed = None  # this source's records rarely fit it
+                        missed = runtime  # a miss if the line is this stream's (not another stream's)
                     else:
                         namespace = typed.namespace
                         if typed.stream == last_name and (
@@ -372,6 +371,10 @@ class Writer:
                                         typed.shape,
                                         typed.errors,
                                     )
+                            if missed is runtime:
+                                runtime.typed_misses += 1
+                                if runtime.typed_misses > TYPED_MISSES_ALLOWED:
+                                    typed_decode = runtime.typed = None  # this source's records rarely fit it
                             meta = record.get("meta")
                             emitted_at = record.get("emitted_at") or 0
                             data = record["data"]

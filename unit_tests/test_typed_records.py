@@ -328,3 +328,23 @@ def test_the_writer_stops_trying_the_typed_path_when_lines_keep_missing_it() -> 
 
 def test_record_prefix_is_how_airbyte_writes_a_record() -> None:
     assert _line({}).startswith(RECORD_PREFIX)
+
+
+def test_records_of_another_stream_are_not_misses() -> None:
+    # Two streams of different schemas, alternating: each line first meets the other stream's typed path.
+    other = _Target()
+    other.stream, other.table, other.load_table = (None, "t"), "t", "t"
+    other.shaper = RowShaper((None, "t"), [FieldPlan(("name",), "name", parse_type("VARCHAR(100)"))])
+    writer = Writer(
+        StarRocksConfig(host="localhost"), [_Target(), other], _send, _NoTables(), Output(io.BytesIO())
+    )
+    s_line = _line({"big": 1})
+    t_line = s_line.replace(b'"stream":"s"', b'"stream":"t"').replace(b'{"big":1}', b'{"name":"x"}')
+    try:
+        writer._consume([s_line, t_line] * (TYPED_MISSES_ALLOWED + 5))
+        runtimes = [writer._streams[(None, "s")], writer._streams[(None, "t")]]
+        assert [r.buffer.records for r in runtimes] == [TYPED_MISSES_ALLOWED + 5] * 2
+        assert [r.typed_misses for r in runtimes] == [0, 0]
+        assert all(r.typed is not None for r in runtimes)
+    finally:
+        writer._stop_pool()
