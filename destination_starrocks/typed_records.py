@@ -15,8 +15,8 @@ dict lookup and a type test in Python, and every nested object or array is built
 and written out again. Here a per-stream msgspec type makes those tests part of decoding, in C: an integer
 column only takes JSON integers within its range, a VARCHAR only strings short enough, and so on; only
 values that need a change of form (dates, date-times, times, decimals) are touched in Python. Measured on the
-`bulk` records (the writer's loop, loads answered at once): 1.38x the parse floor's instructions per record
-under callgrind, against 1.79x; 1.8x its time in `unit_tests/perf_shape.py`, against 2.1x.
+`bulk` records (the writer's loop, loads answered at once): 1.48x the parse floor's instructions per record
+under callgrind (bench/instructions.py), against 1.92x; 1.8x its time in `unit_tests/perf_shape.py`, against 2.1x.
 
 Exactness: a line is taken here only when the general path would load the same row from it; any other line
 raises and the writer reads it the general way (which then loads it, or refuses it, as it always did).
