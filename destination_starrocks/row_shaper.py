@@ -139,7 +139,7 @@ class RowShaper:
             self._cursor_coerce = coercer(self.cursor_type)[1]
         self._last_key: tuple[Any, Any] = (None, None)  # (data, surrogate) of the last dedup_key() call
         self._last_cursor: tuple[Any, Any] = (None, None)  # (data, cursor) of the last cursor_value() call
-        self.shape = _compile(self)  # last: the generated code reads the key steps above
+        self.shape, self.typed = _compile(self)  # last: the generated code reads the key steps above
 
     def dedup_key(self, data: dict) -> tuple | None:
         if not self.primary_key:
@@ -295,8 +295,9 @@ class _Runtime:
         return json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
-def _compile(shaper: RowShaper):
-    """Generate `shape(data, emitted_at_ms, meta_changes)` for this stream's plan.
+def _compile(shaper: RowShaper) -> tuple[Callable[..., bytes], TypedRecords | None]:
+    """Generate `shape(data, emitted_at_ms, meta_changes)` for this stream's plan; with it the stream's typed
+    path (typed_records.py), or None.
 
     Keys of `data` that are not columns are left in the row: without `jsonpaths`, StarRocks' JSON reader
     matches keys to columns by exact name and skips the others (be/src/exec/json_scanner.cpp,
@@ -348,8 +349,8 @@ def _compile(shaper: RowShaper):
     lines.append("    return out")
     code = "\n".join(lines)
     exec(compile(code, f"<shape {shaper.stream!r}>", "exec"), namespace)  # noqa: S102 - our own code
-    shaper.typed = compile_typed(shaper, runtime, namespace["RAW_IDS"])
-    return namespace["shape"]
+    # The typed path shares the runtime (the extracted_at cache) and the raw ids.
+    return namespace["shape"], compile_typed(shaper, runtime, namespace["RAW_IDS"])
 
 
 def _derived_columns(shaper: RowShaper) -> list[tuple[str, Any]]:

@@ -4,7 +4,7 @@ Contract (what row_shaper.py and writer.py use):
 - `compile_typed(shaper, runtime, raw_ids) -> TypedRecords | None`: with the general path's runtime (the
   `_airbyte_extracted_at` cache) and raw-id generator; None when the stream is outside the domain below.
 - `TypedRecords.decode(line) -> record`: the RECORD message as a struct (`record.stream`, `.namespace`,
-  `.emitted_at`, `.data`); raises `TypedRecords.errors` for any line it does not take.
+  `.emitted_at`, `.data`); raises one of `DECODE_ERRORS` for any line it does not take.
 - `TypedRecords.shape(data, emitted_at_ms) -> bytearray | None`: the row `RowShaper.shape` would write from
   the same line (same values, `_airbyte_*` columns and `_airbyte_meta` changes), in a scratch buffer that the
   next call overwrites (the caller copies it into a load body at once); None when the row must go the
@@ -111,11 +111,13 @@ def _column_type(plan: FieldPlan) -> tuple[Any, bool] | None:
     return None
 
 
+DECODE_ERRORS = (msgspec.DecodeError,)  # msgspec's ValidationError is a DecodeError
+
+
 @dataclass(frozen=True)
 class TypedRecords:
     decode: Callable[[bytes], Any]
     shape: Callable[[Any, Any], bytearray | None]
-    errors: tuple[type[Exception], ...] = (msgspec.DecodeError,)  # ValidationError is a DecodeError
 
 
 def _layout(plan: FieldPlan) -> tuple[Any, ...]:

@@ -51,7 +51,7 @@ from destination_starrocks.stop_signals import LOAD_GRACE_SECONDS, Stopped
 from destination_starrocks.stream_completion import COMPLETE, INCOMPLETE, SOURCE_ERROR, StreamEnd
 from destination_starrocks.stream_load import LoadRequest, LoadResult
 from destination_starrocks.table_loads import TableLoads
-from destination_starrocks.typed_records import RECORD_PREFIX, TypedRecords
+from destination_starrocks.typed_records import DECODE_ERRORS, RECORD_PREFIX, TypedRecords
 
 logger = logging.getLogger("airbyte")
 
@@ -310,7 +310,6 @@ class Writer:
         last_name = last_namespace = runtime = None
         key = buffer = shaper = shape = add = None
         typed_decode = typed_shape = None  # the stream's typed path (typed_records.py), if it has one
-        typed_errors: tuple[type[Exception], ...] = ()
         dedup = False
         byte_limit = row_limit = 0
         try:
@@ -321,16 +320,15 @@ class Writer:
                 if typed_decode is not None and line.startswith(RECORD_PREFIX):
                     # The current stream's typed path; a line it does not take goes the general way below.
                     try:
-                        typed = typed_decode(line).record
-                    except typed_errors:
+                        decoded = typed_decode(line).record
+                    except DECODE_ERRORS:
                         missed = runtime  # a miss if the line is this stream's (not another stream's)
                     else:
-                        namespace = typed.namespace
-                        if typed.stream == last_name and (
+                        namespace = decoded.namespace
+                        if decoded.stream == last_name and (
                             namespace is last_namespace or namespace == last_namespace
                         ):
-                            data = typed.data
-                            row = typed_shape(data, typed.emitted_at or 0)
+                            row = typed_shape(decoded.data, decoded.emitted_at or 0)
                             if row is not None:
                                 size = add(row)
                 if size < 0:
@@ -363,14 +361,9 @@ class Writer:
                                 key, buffer, shaper = runtime.key, runtime.buffer, runtime.target.shaper
                                 shape, add, dedup = shaper.shape, buffer.add, runtime.target.dedup
                                 byte_limit, row_limit = runtime.byte_limit, runtime.row_limit
-                                typed = runtime.typed
                                 typed_decode = None
-                                if typed is not None:
-                                    typed_decode, typed_shape, typed_errors = (
-                                        typed.decode,
-                                        typed.shape,
-                                        typed.errors,
-                                    )
+                                if runtime.typed is not None:
+                                    typed_decode, typed_shape = runtime.typed.decode, runtime.typed.shape
                             if missed is runtime:
                                 runtime.typed_misses += 1
                                 if runtime.typed_misses > TYPED_MISSES_ALLOWED:
