@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from destination_starrocks.messages import Output
 from destination_starrocks.row_shaper import WHOLE_RECORD, FieldPlan, RowShaper
 from destination_starrocks.spec import StarRocksConfig
-from destination_starrocks.stream_load import LoadResult
 from destination_starrocks.type_mapping import TIME, parse_type
-from destination_starrocks.typed_records import RECORD_PREFIX, compile_typed
+from destination_starrocks.typed_records import DECODE_ERRORS, RECORD_PREFIX, compile_typed
 from destination_starrocks.writer import TYPED_MISSES_ALLOWED, Writer
+from unit_tests.writer_fakes import FakeTarget, FinishRecorder, RecordingLoader
 
 COLUMNS = {
     "big": "BIGINT",
@@ -92,7 +92,7 @@ def _typed(shaper: RowShaper, line: bytes) -> Any | None:
     assert typed is not None
     try:
         record = typed.decode(line).record
-    except typed.errors:
+    except DECODE_ERRORS:
         return None
     out = typed.shape(record.data, record.emitted_at or 0)
     if out is None:
@@ -266,26 +266,18 @@ def test_streams_outside_the_domain_have_no_typed_path(options: dict, plans: lis
     assert compile_typed(shaper, None, None) is None
 
 
-def _send(request, commit):  # noqa: ANN001, ANN202 - every load commits at once
-    return LoadResult(request.label, "Success", request.rows, 1, 0.0, "none")
-
-
-class _Target:
-    def __init__(self) -> None:
-        self.stream, self.database, self.table, self.load_table = STREAM, "db", "s", "s"
-        self.headers: dict[str, str] = {}
-        self.dedup = False
-        self.catalog_generations = True
-        self.shaper = _shaper()
-
-
-class _NoTables:
-    def finish(self, target: object, complete: bool) -> None:
-        pass
+def _writer(*targets: FakeTarget) -> Writer:
+    return Writer(
+        StarRocksConfig(host="localhost"),
+        list(targets),
+        RecordingLoader(),
+        FinishRecorder(),
+        Output(io.BytesIO()),
+    )
 
 
 def _buffered(lines: list[bytes], typed: bool) -> tuple[list[Any], Any]:
-    writer = Writer(StarRocksConfig(host="localhost"), [_Target()], _send, _NoTables(), Output(io.BytesIO()))
+    writer = _writer(FakeTarget(STREAM, shaper=_shaper()))
     runtime = writer._streams[STREAM]
     if not typed:
         runtime.typed = None
@@ -332,12 +324,8 @@ def test_record_prefix_is_how_airbyte_writes_a_record() -> None:
 
 def test_records_of_another_stream_are_not_misses() -> None:
     # Two streams of different schemas, alternating: each line first meets the other stream's typed path.
-    other = _Target()
-    other.stream, other.table, other.load_table = (None, "t"), "t", "t"
-    other.shaper = RowShaper((None, "t"), [FieldPlan(("name",), "name", parse_type("VARCHAR(100)"))])
-    writer = Writer(
-        StarRocksConfig(host="localhost"), [_Target(), other], _send, _NoTables(), Output(io.BytesIO())
-    )
+    other = RowShaper((None, "t"), [FieldPlan(("name",), "name", parse_type("VARCHAR(100)"))])
+    writer = _writer(FakeTarget(STREAM, shaper=_shaper()), FakeTarget((None, "t"), shaper=other))
     s_line = _line({"big": 1})
     t_line = s_line.replace(b'"stream":"s"', b'"stream":"t"').replace(b'{"big":1}', b'{"name":"x"}')
     try:
