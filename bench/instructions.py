@@ -41,8 +41,9 @@ else:
     from destination_starrocks.writer import Writer
     target = perf_shape._Target(datagen.WorkloadShape("bulk", 1))
     target.catalog_generations = True
-    send = lambda request, commit: perf_shape.LoadResult(request.label, "Success", request.rows, 1, 0.0, "none")
-    writer = Writer(StarRocksConfig(host="localhost"), [target], send, perf_shape._NoTables(), Output(io.BytesIO()))
+    writer = Writer(
+        StarRocksConfig(host="localhost"), [target], perf_shape.answer_at_once, perf_shape._NoTables(), Output(io.BytesIO())
+    )
     if mode == "general":
         for runtime in writer._streams.values():
             runtime.typed = None
