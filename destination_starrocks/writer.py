@@ -273,6 +273,7 @@ class Writer:
                 self._failure = exc
         finally:
             self._stop_pool()
+            reader.close()
         self.summary.seconds = time.monotonic() - self._started
         self.summary.states_received = self._ledger.states_received
         if self._failure is not None:

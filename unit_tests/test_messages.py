@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
+import time
 
 import orjson
 
@@ -29,6 +32,60 @@ def test_lines_split_across_reads_come_out_whole():
 def test_a_line_longer_than_many_reads_and_no_final_newline():
     big = b"x" * 3_000_000
     assert read_all(b"first\n" + big) == [b"first", big]
+
+
+def read_descriptor(pieces: list[bytes]) -> list[bytes]:
+    """Lines read from a pipe written in `pieces` (each its own write, as a source writes them)."""
+    read_end, write_end = os.pipe()
+
+    def source() -> None:
+        with os.fdopen(write_end, "wb", buffering=0) as pipe:
+            for piece in pieces:
+                pipe.write(piece)
+                time.sleep(0.001)  # let the reader see each piece on its own
+
+    thread = threading.Thread(target=source)
+    thread.start()
+    lines: list[bytes] = []
+    with os.fdopen(read_end, "rb") as stream:
+        reader = LineReader(stream)
+        while (block := reader.next_block(timeout=5)) is not None:
+            lines.extend(block)
+        reader.close()
+    thread.join()
+    return lines
+
+
+def test_a_pipe_is_read_through_its_descriptor_with_lines_split_across_writes():
+    big = b"y" * 300_000  # longer than two reads
+    pieces = [b"first\nsec", b"ond\n", b"\n", big[:100], big[100:], b"\nlast"]
+    assert read_descriptor(pieces) == [b"first", b"second", b"", big, b"last"]
+
+
+def test_a_file_is_read_through_its_descriptor(tmp_path):
+    path = tmp_path / "input.jsonl"
+    path.write_bytes(b"a\n" * 100_000 + b"end\n")
+    with open(path, "rb") as stream:
+        reader = LineReader(stream)
+        assert reader._fd is not None  # the select() path, not the reader thread
+        lines: list[bytes] = []
+        while (block := reader.next_block(timeout=5)) is not None:
+            lines.extend(block)
+        reader.close()
+    assert lines == [b"a"] * 100_000 + [b"end"]
+
+
+def test_wake_ends_a_wait_on_a_quiet_pipe_and_does_nothing_after_close():
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as stream, os.fdopen(write_end, "wb"):
+        reader = LineReader(stream)
+        assert reader.next_block(timeout=0.05) == []  # nothing within the timeout
+        threading.Timer(0.1, reader.wake).start()
+        started = time.monotonic()
+        assert reader.next_block(timeout=None) == []  # would wait forever without the wake-up
+        assert time.monotonic() - started < 5
+        reader.close()
+        reader.wake()  # a load thread finishing late: no error, no write to a closed descriptor
 
 
 def test_state_echo_adds_destination_stats():
