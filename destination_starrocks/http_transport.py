@@ -118,7 +118,7 @@ class HttpTransport:
     def __init__(
         self,
         authorization: str,
-        tls: ssl.SSLContext,
+        tls: ssl.SSLContext | Callable[[], ssl.SSLContext],
         tls_requested: bool,
         warn: Callable[[str], None] | None = None,
     ) -> None:
@@ -229,9 +229,19 @@ class HttpTransport:
             "This warning is logged once per sync."
         )
 
+    def _context(self) -> ssl.SSLContext:
+        # A factory is called on the first https request: most syncs (BEs on plain HTTP) never need one, and
+        # building it (the default CA store) is about 25 ms of start-up.
+        with self._lock:
+            if not isinstance(self._tls, ssl.SSLContext):
+                self._tls = self._tls()
+            return self._tls
+
     def _connection(self, target: Endpoint, timeout: float) -> http.client.HTTPConnection:
         if target.scheme == "https":
-            return http.client.HTTPSConnection(target.host, target.port, timeout=timeout, context=self._tls)
+            return http.client.HTTPSConnection(
+                target.host, target.port, timeout=timeout, context=self._context()
+            )
         return http.client.HTTPConnection(target.host, target.port, timeout=timeout)
 
     def _once(

@@ -20,6 +20,7 @@ stays bounded whatever the table's size) by a rebuild the connector copies itsel
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 from collections.abc import Iterator, Sequence
@@ -46,11 +47,21 @@ ACCESS_DENIED = 1045
 
 def tls_context(config: StarRocksConfig) -> ssl.SSLContext | None:
     """TLS for both the MySQL protocol and Stream Load; verifies certificates (and host names) by default."""
-    if not config.ssl:
-        return None
+    return verifying_context(config) if config.ssl else None
+
+
+def verifying_context(config: StarRocksConfig) -> ssl.SSLContext:
+    """The TLS context that verifies against `ssl_ca_certificate` (or the system's CAs), `ssl` on or off."""
+    return _verifying_context(config.ssl_ca_certificate.strip())
+
+
+@functools.lru_cache(maxsize=4)
+def _verifying_context(ca_certificate: str) -> ssl.SSLContext:
+    # One context per CA for the whole process: loading the default CA store costs about 25 ms of start-up
+    # each time, and a context is safe to share between connections and threads (it is not modified after).
     context = ssl.create_default_context()
-    if config.ssl_ca_certificate.strip():
-        context.load_verify_locations(cadata=config.ssl_ca_certificate)
+    if ca_certificate:
+        context.load_verify_locations(cadata=ca_certificate)
     return context
 
 

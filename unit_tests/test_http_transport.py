@@ -195,3 +195,20 @@ def test_without_ssl_plain_http_is_not_warned_about(cluster, caplog):
     with caplog.at_level(logging.WARNING, logger="airbyte"):
         loader_for(cluster.follower.port).load(request())
     assert warnings_of(caplog) == []
+
+
+def test_the_tls_context_is_built_at_start_only_when_an_endpoint_is_https(monkeypatch):
+    built: list[bool] = []
+
+    def counting_context(config: StarRocksConfig) -> ssl.SSLContext:
+        built.append(config.ssl)
+        return ssl.create_default_context()
+
+    monkeypatch.setattr("destination_starrocks.stream_load.verifying_context", counting_context)
+    plain = loader_for(8030)  # plain HTTP everywhere: the CA store is not read at start
+    assert built == []
+    loader_for(8030, load_urls=["https://be-host:8040"])  # verified even with `ssl` off, and built now
+    assert built == [False]
+    # A redirect to https builds it on the first such hop, once for the transport's life.
+    first = plain.transport._context()
+    assert plain.transport._context() is first and built == [False, False]
