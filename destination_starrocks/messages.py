@@ -179,7 +179,10 @@ class LineReader:
             os.read(self._wake_r, 4096)
         if self._fd not in ready:
             return b""
-        chunk = os.read(self._fd, READ_BLOCK_BYTES)  # select said readable: returns without waiting
+        try:
+            chunk = os.read(self._fd, READ_BLOCK_BYTES)  # select said readable: returns without waiting
+        except BlockingIOError:
+            return b""  # a descriptor someone made non-blocking, whose data another reader took first
         if chunk:
             return self._lines.feed(chunk)
         self._at_end = True

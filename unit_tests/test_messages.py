@@ -88,6 +88,25 @@ def test_wake_ends_a_wait_on_a_quiet_pipe_and_does_nothing_after_close():
         reader.wake()  # a load thread finishing late: no error, no write to a closed descriptor
 
 
+def test_a_read_that_would_block_after_select_is_an_empty_block(monkeypatch):
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"a\n")
+    real_read = os.read
+    answers = iter([BlockingIOError(), None])
+
+    def flaky_read(fd: int, n: int) -> bytes:
+        if fd == read_end and (answer := next(answers, None)) is not None:
+            raise answer
+        return real_read(fd, n)
+
+    monkeypatch.setattr("destination_starrocks.messages.os.read", flaky_read)
+    with os.fdopen(read_end, "rb") as stream, os.fdopen(write_end, "wb"):
+        reader = LineReader(stream)
+        assert reader.next_block(timeout=1) == []
+        assert reader.next_block(timeout=1) == [b"a"]
+        reader.close()
+
+
 def test_state_echo_adds_destination_stats():
     out = io.BytesIO()
     Output(out).state({"type": "STATE", "state": {"type": "GLOBAL", "global": {}}}, 7)
