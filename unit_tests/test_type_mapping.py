@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,7 @@ from destination_starrocks.key_plan import needs_surrogate
 from destination_starrocks.row_shaper import FieldPlan, RowShaper
 from destination_starrocks.type_mapping import (
     STRING_BYTES,
+    _datetime,
     can_widen,
     column_type,
     parse_type,
@@ -192,6 +194,8 @@ S, DT = {"type": "string"}, {"type": "string", "format": "date-time"}
         (DT, "2024-01-01T12:34:56Z", "2024-01-01 12:34:56", []),
         (DT, "2024-01-01T12:34:56.123456+00:00", "2024-01-01 12:34:56.123456", []),
         (DT, "2024-01-01T12:34:56.123456789Z", "2024-01-01 12:34:56.123456", []),
+        (DT, "2024-01-01T12:34:56.000001Z", "2024-01-01 12:34:56.000001", []),  # the 27-character fast path
+        (DT, "2024-02-30T12:34:56.000001Z", None, nulled()),  # its shape, not a date: the parse refuses it
         (DT, "2024-01-01T12:34:56+02:00", "2024-01-01 10:34:56", []),
         (DT, "2024-01-01T01:00:00.5-05:30", "2024-01-01 06:30:00.500000", []),
         (DT, "2024-01-01T12:34:56", "2024-01-01 12:34:56", []),
@@ -349,3 +353,11 @@ def test_docs_type_table_matches_the_code():
     assert start in doc and end in doc
     section = doc.split(start, 1)[1].split(end, 1)[0]
     assert type_table_markdown() in section
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)))
+def test_the_commonest_date_time_shape_gives_what_datetime_gives(moment: datetime) -> None:
+    # "YYYY-MM-DDTHH:MM:SS.ffffffZ" takes _datetime's first exit; the text must be datetime's own.
+    text = moment.isoformat("T", timespec="microseconds") + "Z"
+    assert len(text) == 27
+    assert _datetime(text) == moment.isoformat(" ", timespec="microseconds")
