@@ -145,7 +145,9 @@ def _decoder(columns: tuple[tuple[str, tuple[Any, ...]], ...]) -> msgspec.json.D
         # only null is taken here (any other value goes the general way, which reads it as orjson does).
         fields.append((f"a{index}", None, None))
         rename[f"a{index}"] = column
-    data_type = msgspec.defstruct("Data", fields, rename=rename, forbid_unknown_fields=True)
+    # gc=False: these objects hold decoded JSON values only and live for one record, so they can be in no
+    # reference cycle; untracked, they cost no collector work (each record made three tracked objects).
+    data_type = msgspec.defstruct("Data", fields, rename=rename, forbid_unknown_fields=True, gc=False)
     record_type = msgspec.defstruct(
         "Record",
         [
@@ -156,9 +158,15 @@ def _decoder(columns: tuple[tuple[str, tuple[Any, ...]], ...]) -> msgspec.json.D
             ("meta", None, None),
         ],
         forbid_unknown_fields=True,
+        gc=False,
     )
     message_type = msgspec.defstruct(
-        "RecordMessage", [("record", record_type)], tag_field="type", tag="RECORD", forbid_unknown_fields=True
+        "RecordMessage",
+        [("record", record_type)],
+        tag_field="type",
+        tag="RECORD",
+        forbid_unknown_fields=True,
+        gc=False,
     )
     return msgspec.json.Decoder(message_type)
 

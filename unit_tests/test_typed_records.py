@@ -9,6 +9,7 @@ a column missing from a row read as null (StarRocks loads NULL for it: row_shape
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 from typing import Any
@@ -336,3 +337,11 @@ def test_records_of_another_stream_are_not_misses() -> None:
         assert all(r.typed is not None for r in runtimes)
     finally:
         writer._stop_pool()
+
+
+def test_decoded_records_are_not_tracked_by_the_cycle_collector() -> None:
+    # They hold decoded JSON values only (no cycle can go through them) and live for one record.
+    typed = _shaper().typed
+    assert typed is not None
+    message = typed.decode(_line({"big": 1, "doc": {"a": [1]}}))
+    assert not any(gc.is_tracked(o) for o in (message, message.record, message.record.data))
