@@ -49,35 +49,36 @@ def redact(text: str) -> str:
 
 
 class _WholeLines:
-    """Cuts reads into runs of whole lines: what ends a read without its newline waits for the next read."""
+    """Cuts reads into whole lines (without their newline): what ends a read without one waits for the next."""
 
     def __init__(self) -> None:
         self._partial: list[bytes] = []  # pieces of a line longer than one read (e.g. a 50 MB record)
 
-    def feed(self, chunk: bytes) -> bytes:
-        """The whole lines `chunk` completes (b"" if none), newlines included."""
-        end = chunk.rfind(b"\n") + 1
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The lines `chunk` completes ([] if none)."""
         partial = self._partial
-        if not end:
+        if b"\n" not in chunk:
             partial.append(chunk)
-            return b""
+            return []
+        # A BytesIO over the read shares its bytes and finds newlines with memchr; cutting the read at its last
+        # newline first (rfind, a slice, a join with the straddling piece) copied each block twice more: 144
+        # against 225 ns per line on the bench's input (timeit, 120 KiB reads).
+        lines = list(io.BytesIO(chunk))
+        rest = b"" if lines[-1].endswith(b"\n") else lines.pop()  # a line that straddles reads
+        lines = [line[:-1] for line in lines]
         if partial:
-            # Only the line that straddles the reads is joined: joining whole blocks would copy each once more.
-            partial.append(chunk[:end])
-            lines = b"".join(partial)
+            # Only the line that straddles the reads is joined: joining the whole chunk would copy every
+            # block once more (a fresh allocation, its pages faulted in).
+            partial.append(lines[0])
+            lines[0] = b"".join(partial)
             partial.clear()
-        else:
-            lines = chunk if end == len(chunk) else chunk[:end]
-        if end < len(chunk):
-            partial.append(chunk[end:])
+        if rest:
+            partial.append(rest)
         return lines
 
-    def finish(self) -> bytes:
-        """At end of input: a last line without its newline, given one."""
-        if not self._partial:
-            return b""
-        self._partial.append(b"\n")
-        lines = b"".join(self._partial)
+    def finish(self) -> list[bytes]:
+        """At end of input: a last line without its newline, if any."""
+        lines = [b"".join(self._partial)] if self._partial else []
         self._partial.clear()
         return lines
 
@@ -122,7 +123,7 @@ class LineReader:
             os.set_blocking(self._wake_w, False)  # a wake-up that finds the pipe full is not needed
             self._open = True
         else:
-            self._blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(MAX_QUEUED_BLOCKS)
+            self._blocks: queue.Queue[list[bytes] | BaseException | None] = queue.Queue(MAX_QUEUED_BLOCKS)
             self._thread = threading.Thread(target=self._pump, name="stdin-reader", daemon=True)
             self._thread.start()
 
@@ -144,7 +145,7 @@ class LineReader:
         Thread-safe; after `close()` it does nothing."""
         if self._fd is None:
             try:
-                self._blocks.put_nowait(b"")
+                self._blocks.put_nowait([])
             except queue.Full:
                 pass  # input is queued: the writer is busy and ticks after its next block anyway
             return
@@ -166,33 +167,30 @@ class LineReader:
 
     def next_block(self, timeout: float | None) -> list[bytes] | None:
         """The next lines; `[]` if none arrived within `timeout` (or on a wake-up); None at end of input."""
-        lines = self._read_descriptor(timeout) if self._fd is not None else self._take_queued(timeout)
-        if lines is None:
-            return None
-        return [line[:-1] for line in io.BytesIO(lines)] if lines else []
+        return self._read_descriptor(timeout) if self._fd is not None else self._take_queued(timeout)
 
-    def _read_descriptor(self, timeout: float | None) -> bytes | None:
+    def _read_descriptor(self, timeout: float | None) -> list[bytes] | None:
         if self._at_end:
             return None
         ready, _, _ = select.select([self._fd, self._wake_r], [], [], timeout)
         if self._wake_r in ready:
             os.read(self._wake_r, 4096)
         if self._fd not in ready:
-            return b""
+            return []
         try:
             chunk = os.read(self._fd, READ_BLOCK_BYTES)  # select said readable: returns without waiting
         except BlockingIOError:
-            return b""  # a descriptor someone made non-blocking, whose data another reader took first
+            return []  # a descriptor someone made non-blocking, whose data another reader took first
         if chunk:
             return self._lines.feed(chunk)
         self._at_end = True
         return self._lines.finish() or None
 
-    def _take_queued(self, timeout: float | None) -> bytes | None:
+    def _take_queued(self, timeout: float | None) -> list[bytes] | None:
         try:
             item = self._blocks.get(timeout=timeout)
         except queue.Empty:
-            return b""
+            return []
         if isinstance(item, BaseException):
             raise item
         return item
