@@ -1,0 +1,50 @@
+"""bench/alternate.py: two revisions by turns, each run with its own package (a short run, no figure judged)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench import alternate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _head() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_each_revision_runs_its_own_package_by_turns(tmp_path: Path) -> None:
+    # HEAD named twice (a shallow clone has no other revision): two exported trees, runs taken by turns.
+    output = tmp_path / "alternate.json"
+    revisions = ["HEAD", _head()]
+    assert alternate.main([*revisions, "--runs", "2", "--records", "300", "--output", str(output)]) == 0
+    result = orjson.loads(output.read_bytes())
+    assert result["records"] == 300
+    for rev in revisions:
+        assert len(result[rev]["runs"]) == 2
+        assert all(run["wall_s"] > 0 and run["cpu_s"] > 0 for run in result[rev]["runs"])
+        assert result[rev]["median_cpu_s"] > 0
+
+
+def test_a_package_that_would_not_be_imported_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "not-a-tree"
+    empty.mkdir()
+    with pytest.raises(RuntimeError, match="would import"):
+        alternate._package_env(empty)  # the installed package would be imported instead
+
+
+def test_the_exported_package_is_the_revision_s(tmp_path: Path) -> None:
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    exported = alternate.export_package(head, tmp_path)
+    committed = subprocess.run(
+        ["git", "show", f"{head}:destination_starrocks/writer.py"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    assert (exported / "destination_starrocks" / "writer.py").read_bytes() == committed
