@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import datagen  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
-from bench.run import CONNECTOR, PASSWORD, USER, _drop_database  # noqa: E402
+from bench.run import CONNECTOR, _drop_database, connector_config  # noqa: E402
 from starrocks_emulator.process import EmulatorProcess  # noqa: E402
 
 DATABASE = "bench_alternate"
@@ -69,14 +69,7 @@ def _package_env(package_dir: Path) -> dict[str, str]:
 
 
 def run_once(emu: EmulatorProcess, env: dict[str, str], input_path: Path, workdir: Path) -> dict[str, float]:
-    config = {
-        "host": emu.host,
-        "query_port": emu.query_port,
-        "http_port": emu.http_port,
-        "username": USER,
-        "password": PASSWORD,
-        "database": DATABASE,
-    }
+    config = connector_config(emu, DATABASE)
     config_path, catalog_path = workdir / "config.json", workdir / "catalog.json"
     config_path.write_bytes(orjson.dumps(config))
     shape = datagen.WorkloadShape("bulk", 1, state_every=1000)

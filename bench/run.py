@@ -114,6 +114,19 @@ def _connector_output(stdout_path: Path) -> dict[str, Any]:
     }
 
 
+def connector_config(emu: EmulatorProcess, database: str, **settings: Any) -> dict[str, Any]:
+    """The connector's config.json for a run against `emu` into `database`."""
+    return {
+        **settings,
+        "host": emu.host,
+        "query_port": emu.query_port,
+        "http_port": emu.http_port,
+        "username": USER,
+        "password": PASSWORD,
+        "database": database,
+    }
+
+
 def run_connector_workload(
     emu: EmulatorProcess,
     shape: datagen.WorkloadShape,
@@ -123,15 +136,7 @@ def run_connector_workload(
     **settings: Any,
 ) -> dict[str, Any]:
     database = f"bench_{shape.name}"
-    config = {
-        **settings,
-        "host": emu.host,
-        "query_port": emu.query_port,
-        "http_port": emu.http_port,
-        "username": USER,
-        "password": PASSWORD,
-        "database": database,
-    }
+    config = connector_config(emu, database, **settings)
     config_path = workdir / f"{shape.name}.config.json"
     catalog_path = workdir / f"{shape.name}.catalog.json"
     config_path.write_bytes(orjson.dumps(config))
