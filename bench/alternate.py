@@ -13,6 +13,7 @@ and prints the medians per revision as JSON. The emulator's database is dropped 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import statistics
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench import datagen  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
 from bench.run import CONNECTOR, _drop_database, connector_config  # noqa: E402
+from bench.workloads import PRESETS  # noqa: E402
 from starrocks_emulator.process import EmulatorProcess  # noqa: E402
 
 DATABASE = "bench_alternate"
@@ -68,13 +70,9 @@ def _package_env(package_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_once(emu: EmulatorProcess, env: dict[str, str], input_path: Path, workdir: Path) -> dict[str, float]:
-    config = connector_config(emu, DATABASE)
-    config_path, catalog_path = workdir / "config.json", workdir / "catalog.json"
-    config_path.write_bytes(orjson.dumps(config))
-    shape = datagen.WorkloadShape("bulk", 1, state_every=1000)
-    catalog_path.write_bytes(orjson.dumps(datagen.configured_catalog(shape)))
-    argv = [str(CONNECTOR), "write", "--config", str(config_path), "--catalog", str(catalog_path)]
+def run_once(
+    emu: EmulatorProcess, argv: list[str], env: dict[str, str], input_path: Path, workdir: Path
+) -> dict[str, float]:
     measured = run_measured(
         argv, input_path, workdir / "out", workdir / "err", timeout_s=600, env=env, cwd="/"
     )
@@ -91,18 +89,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
+    if args.revisions[0] == args.revisions[1]:
+        parser.error("name two revisions (the same commit may be named twice, e.g. HEAD and its hash)")
+    # `make bench`'s own bulk shape (STATE cadence, schema), at the size asked for.
+    shape = dataclasses.replace(PRESETS["full"].shapes()["bulk"], records=args.records)
     runs: dict[str, list[dict[str, float]]] = {rev: [] for rev in args.revisions}
     with tempfile.TemporaryDirectory(prefix="alternate-") as tmp, EmulatorProcess() as emu:
         workdir = Path(tmp)
         input_path = workdir / "bulk.jsonl"
-        datagen.write_airbyte_input(datagen.WorkloadShape("bulk", args.records, state_every=1000), input_path)
+        datagen.write_airbyte_input(shape, input_path)
+        config_path, catalog_path = workdir / "config.json", workdir / "catalog.json"
+        config_path.write_bytes(orjson.dumps(connector_config(emu, DATABASE)))
+        catalog_path.write_bytes(orjson.dumps(datagen.configured_catalog(shape)))
+        argv = [str(CONNECTOR), "write", "--config", str(config_path), "--catalog", str(catalog_path)]
         envs = {
             rev: _package_env(export_package(rev, workdir / f"tree{i}"))
             for i, rev in enumerate(args.revisions)
         }
         for _ in range(args.runs):
             for rev in args.revisions:
-                runs[rev].append(run_once(emu, envs[rev], input_path, workdir))
+                runs[rev].append(run_once(emu, argv, envs[rev], input_path, workdir))
                 print(f"{rev}: {runs[rev][-1]}", file=sys.stderr, flush=True)
     result: dict[str, Any] = {
         rev: {

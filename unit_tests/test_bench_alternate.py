@@ -48,3 +48,9 @@ def test_the_exported_package_is_the_revision_s(tmp_path: Path) -> None:
         ["git", "show", f"{head}:destination_starrocks/writer.py"], cwd=ROOT, capture_output=True, check=True
     ).stdout
     assert (exported / "destination_starrocks" / "writer.py").read_bytes() == committed
+
+
+def test_one_revision_named_twice_is_refused() -> None:
+    # Its runs would be filed under one key: a comparison that compares nothing.
+    with pytest.raises(SystemExit):
+        alternate.main(["HEAD", "HEAD", "--runs", "1", "--records", "10"])
