@@ -17,10 +17,15 @@ def read_all(data: bytes, read_size: int | None = None) -> list[bytes]:
     if read_size is not None:  # force short reads, as a pipe gives
         original = stream.read1
         stream.read1 = lambda n=-1: original(min(n, read_size))  # type: ignore[method-assign]
-    reader = LineReader(stream)
+    return drain(LineReader(stream))
+
+
+def drain(reader: LineReader) -> list[bytes]:
+    """Every line the reader hands out until the end of input; then its wake-up pipe is released."""
     lines: list[bytes] = []
     while (block := reader.next_block(timeout=5)) is not None:
         lines.extend(block)
+    reader.close()
     return lines
 
 
@@ -46,12 +51,8 @@ def read_descriptor(pieces: list[bytes]) -> list[bytes]:
 
     thread = threading.Thread(target=source)
     thread.start()
-    lines: list[bytes] = []
     with os.fdopen(read_end, "rb") as stream:
-        reader = LineReader(stream)
-        while (block := reader.next_block(timeout=5)) is not None:
-            lines.extend(block)
-        reader.close()
+        lines = drain(LineReader(stream))
     thread.join()
     return lines
 
@@ -68,10 +69,7 @@ def test_a_file_is_read_through_its_descriptor(tmp_path):
     with open(path, "rb") as stream:
         reader = LineReader(stream)
         assert reader._fd is not None  # the select() path, not the reader thread
-        lines: list[bytes] = []
-        while (block := reader.next_block(timeout=5)) is not None:
-            lines.extend(block)
-        reader.close()
+        lines = drain(reader)
     assert lines == [b"a"] * 100_000 + [b"end"]
 
 
