@@ -102,6 +102,9 @@ class SqlClient:
                 read_timeout=read_timeout,
                 write_timeout=READ_TIMEOUT_SECONDS,
                 ssl=tls_context(config),
+                # `ssl` off means plain text: without this PyMySQL (1.1+) still tries TLS when the server offers
+                # it ("PREFERRED", a context that verifies nothing), and loads the CA store for each connection.
+                ssl_disabled=not config.ssl,
             )
         except pymysql.err.OperationalError as exc:
             raise _connect_error(config, exc) from None

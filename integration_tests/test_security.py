@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,8 @@ from typing import Any
 import pymysql
 import pytest
 
+from destination_starrocks.spec import StarRocksConfig
+from destination_starrocks.sql import SqlClient
 from integration_tests.connector import (
     ConnectorRun,
     catalog,
@@ -358,6 +361,19 @@ def test_ssl_verifies_the_host_name(tmp_path):
         status, _ = check(tls_config(emulator, ca.cert_pem.bytes().decode()))
     assert status["status"] == "FAILED"
     assert "127.0.0.1" in status["message"], status["message"]
+
+
+def test_ssl_off_speaks_plain_text_even_to_a_server_that_offers_tls(tls):
+    # PyMySQL's default would negotiate TLS here, with a context that verifies nothing (the emulator's CA is
+    # trusted by no one): `ssl: false` must mean what the spec says, not an unverified TLS session.
+    emulator, _ = tls
+    config = StarRocksConfig(**config_for(emulator, ssl=False))
+    client = SqlClient(config)
+    try:
+        assert client.query("SELECT 1") == [(1,)]
+        assert not isinstance(client.connect()._sock, ssl.SSLSocket)
+    finally:
+        client.close()
 
 
 def test_ssl_against_a_server_without_tls_fails_instead_of_falling_back_to_plain_text(starrocks):
