@@ -349,8 +349,8 @@ def _compile(shaper: RowShaper) -> tuple[Callable[..., bytes], TypedRecords | No
     lines.append("    return out")
     code = "\n".join(lines)
     exec(compile(code, f"<shape {shaper.stream!r}>", "exec"), namespace)  # noqa: S102 - our own code
-    # The typed path shares the runtime (the extracted_at cache) and the raw ids.
-    return namespace["shape"], compile_typed(shaper, runtime, namespace["RAW_IDS"])
+    # The typed path shares the runtime (the extracted_at cache); its decoder makes raw ids of its own.
+    return namespace["shape"], compile_typed(shaper, runtime)
 
 
 def _derived_columns(shaper: RowShaper) -> list[tuple[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import re
 from typing import Any
 
 import orjson
@@ -264,7 +265,7 @@ def test_streams_outside_the_domain_have_no_typed_path(options: dict, plans: lis
     else:
         shaper = RowShaper(STREAM, plans, **options)
     assert shaper.typed is None
-    assert compile_typed(shaper, None, None) is None
+    assert compile_typed(shaper, None) is None
 
 
 def _writer(*targets: FakeTarget) -> Writer:
@@ -345,3 +346,40 @@ def test_decoded_records_are_not_tracked_by_the_cycle_collector() -> None:
     assert typed is not None
     message = typed.decode(_line({"big": 1, "doc": {"a": [1]}}))
     assert not any(gc.is_tracked(o) for o in (message, message.record, message.record.data))
+
+
+@pytest.mark.parametrize("column", sorted(AIRBYTE))
+def test_a_source_value_under_an_airbyte_column_name_goes_the_general_way_even_null(column: str) -> None:
+    # The decoder fills these columns itself (defaults), so it must never take a value for one.
+    line = _line({"big": 1, column: None})
+    assert _typed(_shaper(), line) is None
+    general = _general(_shaper(), line)  # the raw id is checked by _normal
+    assert column == "_airbyte_raw_id" or general[column] is not None
+
+
+def test_typed_rows_get_unique_raw_ids_and_their_own_generation_and_meta() -> None:
+    # Streams of one schema share a decoder (and its raw ids) only when generation and sync are the same too.
+    first, second = _shaper(), _shaper()
+    other = RowShaper(STREAM, first.plans, generation_id=4, sync_id=8)
+    ids, generations, metas = set(), set(), set()
+    for shaper in (first, second, other):
+        for n in range(300):
+            row = json.loads(bytes(_typed_row(shaper, _line({"big": n}))))
+            ids.add(row["_airbyte_raw_id"])
+            generations.add(row["_airbyte_generation_id"])
+            metas.add(json.dumps(row["_airbyte_meta"], sort_keys=True))
+    assert len(ids) == 900
+    assert all(
+        re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i) for i in ids
+    )
+    assert generations == {3, 4}
+    assert metas == {'{"changes": [], "sync_id": 7}', '{"changes": [], "sync_id": 8}'}
+
+
+def _typed_row(shaper: RowShaper, line: bytes) -> bytearray:
+    typed = shaper.typed
+    assert typed is not None
+    record = typed.decode(line).record
+    out = typed.shape(record.data, record.emitted_at or 0)
+    assert out is not None
+    return out
