@@ -4,10 +4,11 @@ Usage: `.venv/bin/python bench/alternate.py REV_A REV_B [--runs 5] [--records 10
 
 On a shared 2-core machine one run's wall time moves by ±20% with its neighbours, so a change is judged by
 alternating A, B, A, B... on one emulator and comparing medians (and each pair). Each revision's
-`destination_starrocks` package is exported with `git archive` into a temporary directory and put first on
-the connector's PYTHONPATH; everything else (the console script, the dependencies, the emulator) is this
+`destination_starrocks` package is exported with `git archive` into a temporary directory, compiled to
+bytecode (as `make bench` compiles the checkout's) and put first on the connector's PYTHONPATH; everything else (the console script, the dependencies, the emulator) is this
 checkout's. Per run it records the connector's wall time and its own user + system CPU (bench/measure.py),
-and prints the medians per revision as JSON. The emulator's database is dropped between runs.
+and prints the medians per revision as JSON. The emulator's database is dropped between runs; one short
+sync warms it up first (bench/run.py `warm_up`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import datagen  # noqa: E402
 from bench.measure import run_measured  # noqa: E402
-from bench.run import CONNECTOR, _drop_database, connector_config  # noqa: E402
+from bench.run import CONNECTOR, _drop_database, compile_package, connector_config, warm_up  # noqa: E402
 from bench.workloads import PRESETS  # noqa: E402
 from starrocks_emulator.process import EmulatorProcess  # noqa: E402
 
@@ -49,6 +50,7 @@ def export_package(revision: str, into: Path) -> Path:
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
+    compile_package(into / "destination_starrocks")
     return into
 
 
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             rev: _package_env(export_package(rev, workdir / f"tree{i}"))
             for i, rev in enumerate(args.revisions)
         }
+        warm_up(emu, shape, workdir, timeout_s=600)  # else the first revision's first run meets a cold server
         for _ in range(args.runs):
             for rev in args.revisions:
                 runs[rev].append(run_once(emu, argv, envs[rev], input_path, workdir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -54,3 +55,12 @@ def test_one_revision_named_twice_is_refused() -> None:
     # Its runs would be filed under one key: a comparison that compares nothing.
     with pytest.raises(SystemExit):
         alternate.main(["HEAD", "HEAD", "--runs", "1", "--records", "10"])
+
+
+def test_an_exported_tree_is_compiled_to_bytecode_as_pip_install_compiles_it(tmp_path: Path) -> None:
+    # With bytecode writing off (the Dockerfile's PYTHONDONTWRITEBYTECODE=1) the connector would otherwise
+    # compile every module from source at each start, which an installed connector never does.
+    tree = alternate.export_package("HEAD", tmp_path)
+    modules = sorted((tree / "destination_starrocks").glob("*.py"))
+    assert modules
+    assert all(Path(importlib.util.cache_from_source(str(module))).is_file() for module in modules)
