@@ -250,6 +250,11 @@ def format_table(report: dict[str, Any], workloads: tuple[str, ...]) -> str:
         "over the floor's, cpu_ratio = the floor's CPU per record over the connector's, busy = connector "
         "CPU over wall time, bound = the best ratio the connector's and the emulator's CPU allow on these cores"
     )
+    if runs := report.get("bulk_runs"):
+        lines.append(
+            "bulk runs (the median one above, each against the floors just before and after it): ratio "
+            + ", ".join(_cell(run.get("ratio_to_floor")) for run in runs)
+        )
     lines.append(f"emulator ingest: {_cell(report.get('emulator_ingest_rows_per_s'))} rows/s")
     for name, target in report.get("targets", {}).items():
         verdict = {True: "holds", False: "MISSED", None: "not measured"}[target["holds"]]

@@ -33,6 +33,7 @@ class Preset:
     single_insert: int
     peer: int  # records of the bulk input fed to the peer (it is ~100x slower: a subset keeps the run short)
     timeout_s: float  # per connector / peer process
+    bulk_runs: int = 1  # runs of `bulk`, each between two parse floors; the median run is reported
 
     def shapes(self) -> dict[str, WorkloadShape]:
         streams, per_stream = self.many_streams
@@ -63,6 +64,7 @@ PRESETS = {
         single_insert=20_000,
         peer=20_000,
         timeout_s=420,
+        bulk_runs=3,
     ),
     "quick": Preset(
         "quick",
@@ -85,5 +87,6 @@ PRESETS = {
         single_insert=50,
         peer=50,
         timeout_s=60,
+        bulk_runs=2,  # the tests see the repetition
     ),
 }

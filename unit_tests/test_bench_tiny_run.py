@@ -45,3 +45,10 @@ def test_tiny_run_writes_every_workload_key_and_the_ratios(tmp_path: Path) -> No
     assert result["bulk"]["rows_in_tables"] == tiny.bulk
     assert result["many_streams"]["tables"] == tiny.many_streams[0]
     assert 0 < result["dedup"]["rows_in_tables"] <= tiny.dedup[1]
+    # bulk ran bulk_runs times, each between two floors; the reported run is the median one, and its ratio is
+    # the one against its own two floors
+    runs = result["bulk_runs"]
+    assert len(runs) == tiny.bulk_runs and all(r["error"] is None for r in runs)
+    assert len(result["parse_floor"]["runs"]) == 2
+    ratios = sorted(r["ratio_to_floor"] for r in runs)
+    assert abs(result["ratio_to_floor"] - ratios[(len(ratios) - 1) // 2]) < 0.002
