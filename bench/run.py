@@ -212,7 +212,7 @@ def run_bulk(
     floor with it; the median of ratios taken against their own neighbouring floors is a figure a rerun gives
     again, where one run is a draw."""
     floors = [_floor(input_path, "before the first bulk run")]
-    runs: list[tuple[float, dict[str, Any], list[dict[str, Any]]]] = []
+    runs: list[tuple[float, float, dict[str, Any], list[dict[str, Any]]]] = []  # ratio, floor, entry, floors
     for index in range(preset.bulk_runs):
         entry = _guarded(
             shape.records,
@@ -223,19 +223,19 @@ def run_bulk(
         around = floors[-2:]
         floor_rate = baselines.combine_floors(around)["records_per_s"]
         ratio = (entry.get("records_per_s") or 0.0) / floor_rate if floor_rate else 0.0
-        runs.append((ratio, entry, around))
+        runs.append((ratio, floor_rate, entry, around))
     figures = [
         {
             "ratio_to_floor": round(ratio, 3),
             "wall_s": entry.get("wall_s"),
             "connector_cpu_s": entry.get("connector_cpu_s"),
-            "floor_records_per_s": baselines.combine_floors(around)["records_per_s"],
+            "floor_records_per_s": floor_rate,
             "error": entry.get("error"),
         }
-        for ratio, entry, around in runs
+        for ratio, floor_rate, entry, _ in runs
     ]
     # A failed run sorts first (ratio 0), so a median over failures shows as one.
-    _, entry, around = sorted(runs, key=lambda run: run[0])[(len(runs) - 1) // 2]
+    _, _, entry, around = sorted(runs, key=lambda run: run[0])[(len(runs) - 1) // 2]
     return entry, around, figures
 
 

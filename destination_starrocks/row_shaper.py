@@ -245,7 +245,8 @@ class _Runtime:
         self.second: int | None = None  # the second of the last integer emitted_at, and its text
         self.second_text = ""
         self.sync_id = shaper.sync_id
-        self.meta = orjson.Fragment(orjson.dumps({"changes": [], "sync_id": shaper.sync_id}))
+        self.empty_meta = orjson.dumps({"changes": [], "sync_id": shaper.sync_id})  # also the typed path's
+        self.meta = orjson.Fragment(self.empty_meta)
         self.json_columns = json_columns
 
     def extracted_at(self, emitted_at_ms: int) -> str:

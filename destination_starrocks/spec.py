@@ -84,7 +84,8 @@ class StarRocksConfig(BaseModel):
         False,
         title="SSL/TLS",
         description="TLS for the MySQL protocol and HTTPS to the FE's HTTP port, verifying certificates and host "
-        "names; off, every connection is plain text (no TLS is negotiated even when StarRocks offers it). StarRocks' FE redirects each Stream Load to a BE's plain http:// address, so that hop (credentials "
+        "names; off, every connection is plain text (no TLS is negotiated even when StarRocks offers it). "
+        "StarRocks' FE redirects each Stream Load to a BE's plain http:// address, so that hop (credentials "
         "and data) stays unencrypted unless `load_urls` lists HTTPS BE endpoints (https://host:port); the "
         "connector logs a warning when it sends credentials over plain HTTP with this on.",
         json_schema_extra=_ui(6),

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-import orjson
 
 from destination_starrocks.type_mapping import (
     BIGINT,
@@ -196,8 +195,7 @@ def compile_typed(shaper: RowShaper, runtime: Any) -> TypedRecords | None:
         return None
     # Streams of one schema and generation (a source's partitions, the many-streams case) share one decoder:
     # building one costs about a millisecond per JSON column (the nested JSON value type).
-    meta = orjson.dumps({"changes": [], "sync_id": shaper.sync_id})
-    decoder = _decoder(tuple((p.column, _layout(p)) for p in plans), shaper.generation_id, meta)
+    decoder = _decoder(tuple((p.column, _layout(p)) for p in plans), shaper.generation_id, runtime.empty_meta)
     namespace: dict[str, Any] = {
         "Change": Change, "note": _note, "RT": runtime, "EXTRACTED": runtime.extracted,
         "encode_into": msgspec.json.Encoder().encode_into, "JSON_MAX_BYTES": JSON_MAX_BYTES,
