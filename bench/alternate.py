@@ -6,9 +6,10 @@ On a shared 2-core machine one run's wall time moves by ±20% with its neighbour
 alternating A, B, A, B... on one emulator and comparing medians (and each pair). Each revision's
 `destination_starrocks` package is exported with `git archive` into a temporary directory, compiled to
 bytecode (as `make bench` compiles the checkout's) and put first on the connector's PYTHONPATH; everything
-else (the console script, the dependencies, the emulator) is this checkout's. Per run it records the connector's wall time and its own user + system CPU (bench/measure.py),
-and prints the medians per revision as JSON. The emulator's database is dropped between runs; one short
-sync warms it up first (bench/run.py `warm_up`).
+else (the console script, the dependencies, the emulator) is this checkout's. Per run it records the
+connector's wall time and its own user + system CPU (bench/measure.py), and prints the medians per revision
+as JSON. The emulator's database is dropped between runs; one short sync warms it up first (bench/run.py
+`warm_up`).
 """
 
 from __future__ import annotations
