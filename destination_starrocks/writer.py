@@ -37,6 +37,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from destination_starrocks import flush_policy, stream_completion
+from destination_starrocks.body_memory import BodyPool
 from destination_starrocks.buffer import Batch, TableBuffer
 from destination_starrocks.checkpoint_span import CheckpointCommit, CheckpointTransactions
 from destination_starrocks.checkpoints import CheckpointLedger, StreamKey
@@ -189,9 +190,10 @@ class Writer:
         self._tables = tables
         self._out = output
         self._streams: dict[StreamKey, StreamRuntime] = {}
+        self._bodies = BodyPool()  # one for all streams: a body freed by one stream's load serves another's
         for target in targets:
             key = _key(*target.stream)
-            runtime = StreamRuntime(key, target, TableBuffer(key, target.dedup))
+            runtime = StreamRuntime(key, target, TableBuffer(key, target.dedup, self._bodies))
             self._apply_limits(runtime, self._pressure.limits(runtime.table_key))
             self._streams[key] = runtime
         self._ledger = CheckpointLedger(list(self._streams))
@@ -535,7 +537,7 @@ class Writer:
 
     def _memory_held(self) -> int:
         buffered = sum(r.buffer.memory_bytes for r in self._streams.values())
-        return buffered + self._loads.pending_bytes + self._ledger.pending_bytes
+        return buffered + self._loads.pending_bytes + self._ledger.pending_bytes + self._bodies.idle_bytes()
 
     def _wait_seconds(self) -> float:
         views = [self._view(r) for r in self._streams.values() if r.active()]

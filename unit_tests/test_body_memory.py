@@ -1,0 +1,119 @@
+"""Reused load bodies (body_memory.py) and the buffer that fills them (buffer.py): a body is written again only
+when no batch can read it any more, and every batch holds exactly its own rows."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from destination_starrocks import buffer as buffer_module
+from destination_starrocks.body_memory import SMALL_BODY_BYTES, BodyPool
+from destination_starrocks.buffer import TableBuffer
+
+STREAM = (None, "s")
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(buffer_module, "CHUNK_BYTES", 64)  # rows reach the body after a few records
+
+
+def _row(i: int, width: int) -> bytes:
+    return json.dumps({"i": i, "pad": "x" * width}, separators=(",", ":")).encode()
+
+
+def test_a_body_a_batch_still_holds_is_not_taken_and_one_released_is() -> None:
+    pool = BodyPool()
+    body = bytearray(b"[1,2,3]")
+    view = pool.lend(body)
+    assert pool.take(len(body)) is not body
+    assert pool.idle_bytes() == 0
+    sliced = view[:3]  # a batch cut at a STATE holds a slice of the view: still an export
+    del view
+    assert pool.take(len(body)) is not body
+    del sliced
+    assert pool.idle_bytes() == len(body)
+    assert pool.take(len(body)) is body
+    assert pool.idle_bytes() == 0  # taken: no longer free
+
+
+def test_only_the_largest_free_body_is_kept() -> None:
+    pool = BodyPool()
+    small, large = bytearray(10), bytearray(1000)
+    pool.lend(small).release()
+    pool.lend(large).release()
+    assert pool.idle_bytes() == 1000
+    assert pool.take(1000) is large
+    assert pool.take(10) is not small  # forgotten: left to the allocator
+
+
+def test_a_big_free_body_does_not_go_to_a_small_stream() -> None:
+    pool = BodyPool()
+    big = bytearray(8 * SMALL_BODY_BYTES)
+    pool.lend(big).release()
+    assert pool.take(1000) is not big  # a stream of kilobyte bodies would hold 8 MiB for a few rows
+    assert pool.take(3 * SMALL_BODY_BYTES) is not big  # its last body was under half of it
+    assert pool.take(4 * SMALL_BODY_BYTES) is big
+
+
+def test_a_reused_body_holds_only_the_new_rows() -> None:
+    pool = BodyPool()
+    buffer = TableBuffer(STREAM, dedup=False, bodies=pool)
+    for i in range(40):
+        buffer.add(_row(i, 50))
+    first = buffer.seal(40)
+    first_body = first.body
+    assert isinstance(first_body, memoryview)
+    storage = first_body.obj
+    assert len(json.loads(bytes(first_body))) == 40
+    del first, first_body  # the load is over
+    for i in range(5):  # fewer, shorter rows: the reused body's stale tail must not reach the batch
+        buffer.add(_row(100 + i, 10))
+    assert buffer.memory_bytes >= len(storage)  # the reused memory is held from its first row
+    second = buffer.seal(45)
+    assert isinstance(second.body, memoryview) and second.body.obj is storage
+    assert [r["i"] for r in json.loads(bytes(second.body))] == [100, 101, 102, 103, 104]
+
+
+def test_batches_stay_intact_while_the_buffer_refills_and_reuses_memory() -> None:
+    """Random adds, STATE marks, seals and load ends: every batch parses to exactly its rows, also after later
+    batches were built (in memory freed by other loads), and memory is reused."""
+    rng = random.Random(7)
+    pool = BodyPool()
+    buffer = TableBuffer(STREAM, dedup=False, bodies=pool)
+    pending: list[int] = []  # rows in the buffer, in order
+    mark: int | None = None  # rows before the last STATE mark
+    live: list[tuple[object, list[int]]] = []  # batches whose loads have not ended, with their rows
+    storages: list[bytearray] = []  # the bytearrays behind the batches (no view: reuse stays possible)
+    reused = 0
+    for i in range(3000):
+        buffer.add(_row(i, rng.choice((0, 5, 40, 200))))
+        pending.append(i)
+        if rng.random() < 0.05:
+            buffer.mark_state()
+            mark = len(pending)
+        if rng.random() < 0.03:
+            if rng.random() < 0.5 or mark is None or mark == len(pending):
+                batch = buffer.seal(i + 1)
+                cut = len(pending)
+            else:
+                batch = buffer.seal_at_state(i + 1, min_share=0.0)
+                cut = mark
+            assert batch.row_count == cut
+            rows, pending, mark = pending[:cut], pending[cut:], None
+            if isinstance(batch.body, memoryview):
+                reused += any(batch.body.obj is s for s in storages)
+                storages.append(batch.body.obj)  # type: ignore[arg-type]
+            live.append((batch, rows))
+            for held, expected in live:
+                assert [r["i"] for r in json.loads(bytes(held.body))] == expected  # type: ignore[attr-defined]
+            rng.shuffle(live)
+            del live[rng.randrange(len(live) + 1) :]  # some loads end; their bodies may be reused
+            del batch
+    assert len(storages) > 50 and reused > 10
+    assert pending
+    assert [r["i"] for r in json.loads(bytes(buffer.data[:-1]) + b"]")] == pending
+    last = buffer.seal(3000)
+    assert [r["i"] for r in json.loads(bytes(last.body))] == pending  # what was still buffered, whole
