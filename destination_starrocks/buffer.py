@@ -4,7 +4,7 @@ A record is serialised once (by the stream's RowShaper) and appended to its stre
 next Stream Load body: one growing JSON array in a bytearray (the load sends `strip_outer_array: true`).
 Keeping each row as its own bytes object costs more than parsing the JSON (an allocation per row that stays
 alive until the load); appending into one buffer costs a memcpy, and sealing hands the buffer over without
-copying it. Rows are appended to a small `chunk` first, which is copied into the body every CHUNK_BYTES: the
+copying it. Rows are appended to a small chunk first, which is copied into the body every CHUNK_BYTES: the
 body's memory then comes from body_memory.py, written again after an earlier load instead of freshly
 faulted in (the chunk keeps the per-row append a bytearray `+=`).
 
@@ -25,9 +25,10 @@ StreamKey = tuple[str | None, str]
 # Per-row overhead of a dedup buffer beyond the row's bytes (dict entry, tuple, bytes header).
 KEYED_ROW_OVERHEAD_BYTES = 120
 COMMA, OPEN, CLOSE = 44, b"[", 93
-# Rows gathered before they go into the body in one copy: small enough to stay in the CPU's cache, large
-# enough that the copy's call is rare (about 470 bulk rows).
-CHUNK_BYTES = 1 << 18
+# Rows gathered before they go into the body in one copy: under glibc's fixed mmap threshold (128 KiB,
+# write_command.py), so the chunk's memory is the heap's, freed and reused without new page faults; large
+# enough that the copy is rare (about 110 bulk rows).
+CHUNK_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ when no batch can read it any more, and every batch holds exactly its own rows."
 
 from __future__ import annotations
 
+import io
 import json
 import random
 
@@ -11,6 +12,10 @@ import pytest
 from destination_starrocks import buffer as buffer_module
 from destination_starrocks.body_memory import SMALL_BODY_BYTES, BodyPool
 from destination_starrocks.buffer import TableBuffer
+from destination_starrocks.messages import Output
+from destination_starrocks.spec import StarRocksConfig
+from destination_starrocks.writer import Writer
+from unit_tests.writer_fakes import FakeTarget, FinishRecorder, RecordingLoader, record
 
 STREAM = (None, "s")
 
@@ -117,3 +122,15 @@ def test_batches_stay_intact_while_the_buffer_refills_and_reuses_memory() -> Non
     assert [r["i"] for r in json.loads(bytes(buffer.data[:-1]) + b"]")] == pending
     last = buffer.seal(3000)
     assert [r["i"] for r in json.loads(bytes(last.body))] == pending  # what was still buffered, whole
+
+
+def test_the_writer_counts_a_free_body_in_its_memory_budget() -> None:
+    # A body kept for reuse is memory the process holds: backpressure must see it (writer.py `_memory_held`).
+    loader = RecordingLoader()
+    config = StarRocksConfig(host="localhost", batch_size=50)
+    writer = Writer(config, [FakeTarget(STREAM)], loader, FinishRecorder(), Output(io.BytesIO()))
+    writer.run(io.BytesIO(b"\n".join(record("s", i, pad="x" * 100) for i in range(200)) + b"\n"))
+    assert sum(len(rows) for _, rows in loader.loads) == 200
+    idle = writer._bodies.idle_bytes()
+    assert idle > 0
+    assert idle <= writer._memory_held() <= idle + 1  # nothing else held but an empty buffer's "["
