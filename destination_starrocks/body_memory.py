@@ -5,7 +5,8 @@ Contract (what buffer.py and writer.py use):
   bytes: a body whose load is over when one of about that size is free, else a new empty bytearray. A
   taken body may hold stale bytes past what its new owner writes; the owner cuts them off when it seals.
 - `BodyPool.lend(body) -> memoryview`: the sealed body as the batch carries it; the pool keeps the bytearray.
-- `BodyPool.idle_bytes() -> int`: memory of free bodies kept for reuse (the writer's memory budget counts it).
+- `BodyPool.idle_bytes() -> int`: memory of free bodies kept for reuse (the writer's memory budget counts it);
+  `BodyPool.shed()` lets them go (the writer, when buffered rows need the memory).
 
 Why: a 128 MiB body is a fresh mmap from the C allocator, and every 4 KiB page of it costs a page fault and
 the kernel's zeroing the first time a row lands on it (`perf record -e page-faults` on the `bulk` bench: 95%
@@ -54,6 +55,11 @@ class BodyPool:
 
     def idle_bytes(self) -> int:
         return sum(len(body) for body in self._free())
+
+    def shed(self) -> None:
+        """Let go of the free bodies (memory is short: buffered rows come before a body kept for later)."""
+        for body in self._free():
+            self._forget(body)
 
     def _free(self) -> list[bytearray]:
         """The lent bodies nothing holds a view of any more, keeping at most KEEP_FREE of them (the largest)."""

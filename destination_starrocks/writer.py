@@ -521,6 +521,8 @@ class Writer:
             views = [self._view(r) for r in self._streams.values() if r.active()]
         # Sealed and in-flight loads, and waiting STATEs:
         held = self._loads.pending_bytes + self._ledger.pending_bytes
+        if sum(v.memory_bytes for v in views) + held + self._bodies.idle_bytes() > self._limits.budget_bytes:
+            self._bodies.shed()  # a body kept for reuse yields before any buffer is flushed early
         for key in flush_policy.due_by_memory(self._limits, views, held):
             self._seal(self._streams[key], Reason.MEMORY)
         if self._multi:

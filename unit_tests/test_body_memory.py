@@ -134,3 +134,26 @@ def test_the_writer_counts_a_free_body_in_its_memory_budget() -> None:
     idle = writer._bodies.idle_bytes()
     assert idle > 0
     assert idle <= writer._memory_held() <= idle + 1  # nothing else held but an empty buffer's "["
+
+
+def test_free_bodies_are_let_go_when_the_budget_is_short() -> None:
+    pool = BodyPool()
+    in_use, free = bytearray(100), bytearray(200)
+    view = pool.lend(in_use)
+    pool.lend(free).release()
+    pool.shed()
+    assert pool.idle_bytes() == 0
+    del view
+    assert pool.take(100) is in_use  # only the free one was let go
+
+
+def test_the_writer_sheds_a_kept_body_before_flushing_buffers_for_memory() -> None:
+    loader = RecordingLoader()
+    config = StarRocksConfig(host="localhost", max_buffer_memory_mb=8)
+    writer = Writer(config, [FakeTarget(STREAM)], loader, FinishRecorder(), Output(io.BytesIO()))
+    writer._bodies.lend(bytearray(9 << 20)).release()  # a free body past the whole budget
+    writer._consume([record("s", i) for i in range(10)])
+    writer._tick()
+    assert writer._bodies.idle_bytes() == 0
+    assert writer._streams[STREAM].buffer.records == 10  # the rows stay buffered: no early flush
+    writer._stop_pool()
