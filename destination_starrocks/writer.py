@@ -250,7 +250,7 @@ class Writer:
     # ---- the loop -------------------------------------------------------------------------------------
 
     def run(self, stdin: IO[bytes]) -> WriteSummary:
-        reader = LineReader(stdin)
+        reader = LineReader(stdin, keep_newlines=True)  # both JSON decoders skip a newline as whitespace
         self._reader = reader
         wait = 0.0
         next_tick = 0.0
@@ -354,7 +354,7 @@ class Writer:
                         if not line or line.isspace():
                             continue
                         raise InputError(
-                            f"Input line {line_no} is not an Airbyte message ({_reason(exc)}): {line[:200]!r}"
+                            f"Input line {line_no} is not an Airbyte message ({_reason(exc)}): {_shown(line)!r}"
                         ) from None
                     try:
                         if kind == "RECORD":
@@ -400,7 +400,7 @@ class Writer:
                                 records += counted
                                 counted = 0
                             if kind == "STATE":
-                                self._on_state(message, line)
+                                self._on_state(message, line)  # kept as it came, newline too: decoded again
                             else:
                                 self._on_trace(message, line_no)
                             if runtime is not None:  # a seal or a commit may have changed the stream's limits
@@ -413,7 +413,7 @@ class Writer:
                         # nothing of it was buffered; say which line, after committing what came before.
                         raise InputError(
                             f"Input line {line_no} is a {kind} message of the wrong shape "
-                            f"({type(exc).__name__}: {exc}): {line[:200]!r}"
+                            f"({type(exc).__name__}: {exc}): {_shown(line)!r}"
                         ) from None
                 counted += 1
                 if size >= byte_limit or buffer.records >= row_limit:
@@ -766,6 +766,11 @@ class Writer:
             s.states_received,
             per_table or "none",
         )
+
+
+def _shown(line: bytes) -> bytes:
+    """The start of a bad input line, for its error message."""
+    return line[:201].removesuffix(b"\n")[:200]
 
 
 def _key(namespace: str | None, name: str) -> StreamKey:

@@ -120,3 +120,16 @@ def test_logs_and_traces_never_print_a_registered_secret():
     output.trace_error("failed: s3cr3t-pw", "config_error", internal_message="x s3cr3t-pw")
     assert b"s3cr3t-pw" not in out.getvalue()
     assert redact("a s3cr3t-pw b") == "a **** b"
+
+
+def test_lines_can_keep_their_newlines():
+    # The writer's choice (both its JSON decoders skip the newline): no copy of every line to cut it off.
+    big = b"y" * 300_000
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb", buffering=0) as pipe:
+        pipe.write(b"first\nsec")  # fits the pipe: written and closed before it is read
+    with os.fdopen(read_end, "rb") as stream:
+        reader = LineReader(stream, keep_newlines=True)
+        assert drain(reader) == [b"first\n", b"sec"]  # the last line of the input has none
+    in_memory = io.BytesIO(b"a\n" + big + b"\n\nlast")  # read by a thread, a line longer than two reads
+    assert drain(LineReader(in_memory, keep_newlines=True)) == [b"a\n", big + b"\n", b"\n", b"last"]

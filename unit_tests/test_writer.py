@@ -341,3 +341,12 @@ def test_a_steady_input_ticks_at_most_every_tick_seconds(monkeypatch, tick_secon
         assert len(ticks) <= 3
     else:
         assert len(ticks) >= len(blocks)
+
+
+@pytest.mark.parametrize("bad", [b"{not json", b'{"type":"RECORD","record":{"data":{}}}'])
+def test_a_bad_line_is_quoted_as_it_came_without_its_newline(bad):  # noqa: ANN001
+    # The writer reads lines with their newlines (no copy per line to cut them off); an error quotes the line.
+    writer, _, _ = make_writer(RecordingLoader())
+    with pytest.raises(InputError) as failure:
+        run(writer, [record("a", 1), bad, record("a", 2)])
+    assert str(failure.value).endswith(repr(bad))
