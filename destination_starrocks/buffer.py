@@ -70,7 +70,7 @@ class TableBuffer:
         self._size = 0
         self._bodies = bodies if bodies is not None else BodyPool()
         self._last_body = 0  # bytes of the last sealed body: the size of body to take for the next one
-        self.records = 0  # records accounted for; without dedup also the rows in `data` (one per record)
+        self.records = 0  # records accounted for; without dedup also the rows buffered (one per record)
         self.oldest: float | None = None  # monotonic time of the oldest buffered record
         self._keyed: dict[Any, tuple[Any, bytes]] | None = {} if dedup else None
         self._keyed_bytes = 0

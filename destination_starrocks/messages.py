@@ -68,9 +68,8 @@ class _WholeLines:
         lines = list(io.BytesIO(chunk))
         rest = b"" if lines[-1].endswith(b"\n") else lines.pop()  # a line that straddles reads
         if not self._keep_newlines:
-            lines = [
-                line[:-1] for line in lines
-            ]  # a copy of every line: 65-180 ns each (timeit, bench input)
+            # A copy of every line: 65-180 ns each (timeit, the bench's input); the writer keeps the newlines.
+            lines = [line[:-1] for line in lines]
         if partial:
             # Only the line that straddles the reads is joined: joining the whole chunk would copy every
             # block once more (a fresh allocation, its pages faulted in).
